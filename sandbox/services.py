@@ -1,0 +1,168 @@
+"""Start and stop the real local services Slipway's demo and tests use.
+
+Each launcher starts one Debian-packaged server as a child process on a free
+127.0.0.1 port, waits until it answers, and returns a handle whose ``stop()``
+ends it. Nothing here knows about Flask.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+
+class MissingDependency(RuntimeError):
+    """A system program is not installed and could not be installed."""
+
+
+def require_program(path: str, package: str) -> str:
+    """Return ``path`` if it exists, else raise with the package to install."""
+    found = path if os.path.exists(path) else shutil.which(os.path.basename(path))
+    if not found:
+        raise MissingDependency(f"{path} not found: install the Debian package '{package}'")
+    return found
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 15.0, proc: subprocess.Popen | None = None) -> None:
+    """Block until something accepts connections on 127.0.0.1:port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+@dataclass
+class Service:
+    """A running child process and where it listens."""
+
+    name: str
+    proc: subprocess.Popen
+    port: int
+    workdir: Path
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _spawn(args: list[str], workdir: Path, log_name: str, env: dict | None = None) -> subprocess.Popen:
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = open(workdir / log_name, "ab")  # noqa: SIM115 - the child owns it
+    return subprocess.Popen(
+        args,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=workdir,
+        env=env,
+        start_new_session=True,
+    )
+
+
+def start_redis(workdir: Path, port: int | None = None) -> Service:
+    """A throw-away redis-server with no persistence."""
+    binary = require_program("/usr/bin/redis-server", "redis-server")
+    port = port or free_port()
+    proc = _spawn(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(workdir)],
+        workdir, "redis.log",
+    )
+    wait_for_port(port, proc=proc)
+    return Service("redis", proc, port, workdir, {"url": f"redis://127.0.0.1:{port}/0"})
+
+
+def htpasswd_line(username: str, password: str) -> str:
+    """One htpasswd entry with a bcrypt hash, the only kind docker-registry accepts."""
+    import bcrypt
+
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+    return f"{username}:{hashed}\n"
+
+
+def start_registry(
+    workdir: Path,
+    port: int | None = None,
+    *,
+    users: dict[str, str] | None = None,
+    token_auth: dict | None = None,
+) -> Service:
+    """A CNCF distribution 2.8 registry (Debian ``docker-registry``), plain HTTP.
+
+    ``users`` turns on htpasswd basic auth; ``token_auth`` (realm, service,
+    issuer, rootcertbundle) turns on bearer-token auth.
+    """
+    binary = require_program("/usr/bin/docker-registry", "docker-registry")
+    port = port or free_port()
+    storage = workdir / "storage"
+    storage.mkdir(parents=True, exist_ok=True)
+    config = [
+        "version: 0.1",
+        "log:",
+        "  level: warn",
+        "  accesslog:",
+        "    disabled: true",
+        "storage:",
+        "  filesystem:",
+        f"    rootdirectory: {storage}",
+        "  delete:",
+        "    enabled: true",
+        "http:",
+        f"  addr: 127.0.0.1:{port}",
+    ]
+    if users:
+        htpasswd = workdir / "htpasswd"
+        htpasswd.write_text("".join(htpasswd_line(u, p) for u, p in users.items()))
+        config += ["auth:", "  htpasswd:", "    realm: slipway-test", f"    path: {htpasswd}"]
+    elif token_auth:
+        config += ["auth:", "  token:"] + [f"    {k}: {v}" for k, v in token_auth.items()]
+    (workdir / "config.yml").write_text("\n".join(config) + "\n")
+    proc = _spawn([binary, "serve", str(workdir / "config.yml")], workdir, "registry.log")
+    wait_for_port(port, proc=proc)
+    _wait_http(f"http://127.0.0.1:{port}/v2/", ok=(200, 401))
+    return Service("registry", proc, port, workdir, {"users": dict(users or {})})
+
+
+def _wait_http(url: str, ok: tuple[int, ...], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if requests.get(url, timeout=1).status_code in ok:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not answer {ok} in {timeout}s")
+        time.sleep(0.05)
