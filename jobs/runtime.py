@@ -1,0 +1,80 @@
+"""What every Slipway job does around its work: app context, JobRun status, errors."""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+from collections.abc import Callable
+
+from flask import Flask, current_app, has_app_context
+
+_app: Flask | None = None
+
+
+def _ensure_app_context():
+    """The worker's app context when there is one; otherwise build an app once, lazily."""
+    global _app
+    if has_app_context():
+        return None
+    if _app is None:
+        from webapp import create_app
+
+        _app = create_app()
+    return _app.app_context()
+
+
+def job_run(func: Callable[..., str | None]) -> Callable[..., str | None]:
+    """Wrap ``func(job_run_id, ...)``: mark the run running, then succeeded or failed.
+
+    ``func`` returns a short result text for the UI. An exception marks the run
+    failed with its message and is re-raised so RQ records it too.
+    """
+
+    @functools.wraps(func)
+    def wrapper(job_run_id: int, *args, **kwargs):
+        context = _ensure_app_context()
+        if context is not None:
+            context.push()
+        try:
+            return _run(func, job_run_id, *args, **kwargs)
+        finally:
+            if context is not None:
+                context.pop()
+
+    return wrapper
+
+
+def _run(func, job_run_id, *args, **kwargs):
+    from webapp.extensions import db
+    from webapp.models import JobRun, JobStatus
+    from webapp.models.base import utcnow
+
+    # A forked work-horse must not reuse the parent's pooled connections.
+    db.session.remove()
+    db.engine.dispose(close=False)
+    run = db.session.get(JobRun, job_run_id)
+    if run is None:
+        raise LookupError(f"job run {job_run_id} does not exist")
+    run.status = JobStatus.RUNNING
+    run.started_at = utcnow()
+    run.hostname = socket.gethostname()
+    run.pid = os.getpid()
+    db.session.commit()
+    try:
+        result = func(job_run_id, *args, **kwargs)
+    except Exception as exc:
+        db.session.rollback()
+        run = db.session.get(JobRun, job_run_id)
+        run.status = JobStatus.FAILED
+        run.error = str(exc) or exc.__class__.__name__
+        run.ended_at = utcnow()
+        db.session.commit()
+        current_app.logger.info("job %s failed: %s", job_run_id, run.error)
+        raise
+    run = db.session.get(JobRun, job_run_id)
+    run.status = JobStatus.SUCCEEDED
+    run.result = result
+    run.ended_at = utcnow()
+    db.session.commit()
+    return result

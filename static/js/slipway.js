@@ -1,0 +1,15 @@
+// Send the CSRF token with every htmx request that changes state.
+document.addEventListener("htmx:configRequest", (event) => {
+  const token = document.querySelector('meta[name="csrf-token"]');
+  if (token) event.detail.headers["X-CSRFToken"] = token.content;
+});
+// Copy buttons: <button data-copy-target="#id">.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-copy-target]");
+  if (!button) return;
+  const source = document.querySelector(button.dataset.copyTarget);
+  if (!source || !navigator.clipboard) return;
+  navigator.clipboard.writeText(source.textContent).then(() => {
+    button.textContent = "Copied";
+  });
+});

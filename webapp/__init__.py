@@ -1,0 +1,67 @@
+"""Slipway: release management for Kubernetes services."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from webapp import config as config_module
+from webapp.extensions import csrf, db, htmx, login_manager, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class InsecureConfiguration(RuntimeError):
+    """The app was asked to run in production with development settings."""
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the app: defaults, then ``SLIPWAY_*`` / ``DATABASE_URL``, then test config."""
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("SLIPWAY_INSTANCE_PATH") or str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.from_object(config_module.DefaultConfig)
+    app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(
+        app.instance_path, "slipway.sqlite"
+    )
+    app.config.from_prefixed_env("FLASK")
+    app.config.update(config_module.from_environment(os.environ))
+    if test_config:
+        app.config.update(test_config)
+    _refuse_insecure_secret(app)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "webapp" / "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+
+    from webapp import audit, auth, catalog, jobruns, main
+
+    for module in (main, auth, catalog, jobruns, audit):
+        app.register_blueprint(module.bp)
+    main.register_error_pages(app)
+    from webapp.auth.access import require_sign_in
+
+    app.before_request(require_sign_in)
+    login_manager.login_view = "auth.login"
+
+    from webapp.cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def _refuse_insecure_secret(app: Flask) -> None:
+    if app.debug or app.testing:
+        return
+    if app.config["SECRET_KEY"] == config_module.DEFAULT_SECRET_KEY:
+        raise InsecureConfiguration(
+            "refusing to start with the default SECRET_KEY: set SLIPWAY_SECRET_KEY "
+            "to a long random string (or run with FLASK_DEBUG=1 for development)"
+        )

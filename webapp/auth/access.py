@@ -1,0 +1,49 @@
+"""Who may do what: role checks used by views."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from flask import abort, redirect, request, url_for
+from flask_login import current_user
+
+from webapp.extensions import login_manager
+from webapp.models import Role, User
+
+# Endpoints anyone may reach without signing in.
+PUBLIC_ENDPOINTS = {"auth.login", "static", "main.healthz"}
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    from webapp.extensions import db
+
+    return db.session.get(User, int(user_id))
+
+
+def require_sign_in():
+    """App-wide guard: every page but the public ones needs a signed-in user."""
+    if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
+        return None
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    return None
+
+
+def roles_required(*roles: Role) -> Callable:
+    """Let admins and the given roles through; everyone else gets 403."""
+
+    def decorator(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            if not current_user.has_role(*roles):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+admin_required = roles_required(Role.ADMIN)

@@ -1,0 +1,14 @@
+"""The catalog: clusters, registries, projects, services, environments."""
+
+from flask import Blueprint
+
+bp = Blueprint("catalog", __name__, url_prefix="/catalog")
+
+from webapp.catalog import (  # noqa: E402,F401
+    clusters,
+    environments,
+    projects,
+    registries,
+    routes,
+    services,
+)

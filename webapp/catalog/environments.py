@@ -1,0 +1,142 @@
+"""Environment pages and the deployed state per service."""
+
+from flask import abort, flash, redirect, render_template, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from webapp.audit.services import record
+from webapp.auth.access import admin_required
+from webapp.catalog import bp
+from webapp.catalog.common import get_or_404, name_taken, render_form
+from webapp.catalog.forms import DeployedStateForm, EnvironmentForm
+from webapp.catalog.state import set_deployed_images
+from webapp.extensions import db
+from webapp.models import (
+    Cluster,
+    Environment,
+    EnvironmentService,
+    Project,
+    Service,
+)
+
+
+def _cluster_choices() -> list[tuple[int, str]]:
+    clusters = db.session.scalars(select(Cluster).order_by(Cluster.name)).all()
+    return [(0, "— no cluster —")] + [(c.id, c.name) for c in clusters]
+
+
+def _apply(form: EnvironmentForm, item: Environment) -> None:
+    item.name = form.name.data
+    item.cluster_id = form.cluster_id.data or None
+    item.namespace = form.namespace.data
+    item.production = form.production.data
+
+
+@bp.route("/environments/<int:environment_id>")
+def environment(environment_id: int):
+    item = db.session.scalar(
+        select(Environment)
+        .where(Environment.id == environment_id)
+        .options(
+            selectinload(Environment.deployed).selectinload(EnvironmentService.images),
+            selectinload(Environment.deployed).selectinload(EnvironmentService.service),
+        )
+    )
+    if item is None:
+        return get_or_404(Environment, environment_id, "environment")
+    by_service = {d.service_id: d for d in item.deployed}
+    rows = [(service, by_service.get(service.id)) for service in item.project.services]
+    return render_template("catalog/environment.html", environment=item, rows=rows)
+
+
+@bp.route("/projects/<int:project_id>/environments/new", methods=["GET", "POST"])
+@admin_required
+def new_environment(project_id: int):
+    project = get_or_404(Project, project_id, "project")
+    form = EnvironmentForm()
+    form.cluster_id.choices = _cluster_choices()
+    if form.validate_on_submit():
+        if name_taken(Environment, Environment.name, form.name.data, project_id=project.id):
+            form.name.errors.append("An environment with this name exists in the project.")
+        else:
+            item = Environment(project=project)
+            _apply(form, item)
+            db.session.add(item)
+            db.session.flush()
+            record("create", item, detail=f"project {project.key}")
+            db.session.commit()
+            flash(f"Environment {item.name} added.", "success")
+            return redirect(url_for(".environment", environment_id=item.id))
+    return render_form("catalog/environment_form.html", form, project=project, environment=None)
+
+
+@bp.route("/environments/<int:environment_id>/edit", methods=["GET", "POST"])
+@admin_required
+def edit_environment(environment_id: int):
+    item = get_or_404(Environment, environment_id, "environment")
+    form = EnvironmentForm(obj=item)
+    form.cluster_id.choices = _cluster_choices()
+    if form.validate_on_submit():
+        if name_taken(
+            Environment,
+            Environment.name,
+            form.name.data,
+            exclude_id=item.id,
+            project_id=item.project_id,
+        ):
+            form.name.errors.append("An environment with this name exists in the project.")
+        else:
+            _apply(form, item)
+            record("update", item, detail=f"project {item.project.key}")
+            db.session.commit()
+            flash(f"Environment {item.name} saved.", "success")
+            return redirect(url_for(".environment", environment_id=item.id))
+    return render_form(
+        "catalog/environment_form.html", form, project=item.project, environment=item
+    )
+
+
+@bp.route("/environments/<int:environment_id>/delete", methods=["POST"])
+@admin_required
+def delete_environment(environment_id: int):
+    item = get_or_404(Environment, environment_id, "environment")
+    project_id = item.project_id
+    record("delete", item)
+    db.session.delete(item)
+    db.session.commit()
+    flash(f"Environment {item.name} deleted.", "success")
+    return redirect(url_for(".project", project_id=project_id))
+
+
+@bp.route("/environments/<int:environment_id>/services/<int:service_id>", methods=["GET", "POST"])
+@admin_required
+def edit_deployed(environment_id: int, service_id: int):
+    """Record by hand what a service runs in an environment."""
+    env = get_or_404(Environment, environment_id, "environment")
+    service = get_or_404(Service, service_id, "service")
+    if service.project_id != env.project_id:
+        abort(404, "This service is not part of the environment's project.")
+    state = db.session.scalar(
+        select(EnvironmentService).where(
+            EnvironmentService.environment_id == env.id,
+            EnvironmentService.service_id == service.id,
+        )
+    )
+    form = DeployedStateForm(obj=state)
+    if form.validate_on_submit():
+        if state is None:
+            state = EnvironmentService(environment=env, service=service)
+            db.session.add(state)
+        state.rendered_yaml = form.rendered_yaml.data or None
+        state.values_yaml = form.values_yaml.data or None
+        state.chart_version = form.chart_version.data or None
+        set_deployed_images(state, form.parsed_images)
+        record("update_deployed", env, detail=f"service {service.name}")
+        db.session.commit()
+        flash(f"Deployed state of {service.name} in {env.name} saved.", "success")
+        return redirect(url_for(".environment", environment_id=env.id))
+    if state is not None and not form.is_submitted():
+        form.images.data = "\n".join(f"{i.container}={i.image}" for i in state.images)
+    return render_form(
+        "catalog/deployed_form.html", form, environment=env, service=service, state=state
+    )

@@ -1,0 +1,110 @@
+"""Service pages: a K8s YAML template or a Helm chart, and a startup order group."""
+
+from flask import Response, abort, flash, redirect, render_template, url_for
+from sqlalchemy import select
+
+from webapp.audit.services import record
+from webapp.auth.access import admin_required
+from webapp.catalog import bp
+from webapp.catalog.common import get_or_404, name_taken, render_form, users_message
+from webapp.catalog.forms import HelmServiceForm, YamlServiceForm
+from webapp.extensions import db
+from webapp.models import EnvironmentService, Project, ProjectKind, Service
+
+
+def _form_class(project: Project):
+    return HelmServiceForm if project.kind is ProjectKind.HELM else YamlServiceForm
+
+
+def _apply(form, item: Service) -> None:
+    item.name = form.name.data
+    item.order_group = form.order_group.data
+    if isinstance(form, YamlServiceForm):
+        item.yaml_template = form.yaml_template.data
+    elif form.chart_bytes is not None:
+        item.chart_archive = form.chart_bytes
+        item.chart_name = form.chart_info.name
+        item.chart_version = form.chart_info.version
+        item.default_values = form.chart_info.values_yaml
+
+
+@bp.route("/services/<int:service_id>")
+def service(service_id: int):
+    item = get_or_404(Service, service_id, "service")
+    deployed = db.session.scalars(
+        select(EnvironmentService).where(EnvironmentService.service_id == item.id)
+    ).all()
+    return render_template("catalog/service.html", service=item, deployed=deployed)
+
+
+@bp.route("/services/<int:service_id>/chart.tgz")
+def service_chart(service_id: int):
+    item = get_or_404(Service, service_id, "service")
+    if not item.chart_archive:
+        abort(404, "This service has no chart.")
+    filename = f"{item.chart_name}-{item.chart_version}.tgz"
+    return Response(
+        item.chart_archive,
+        mimetype="application/gzip",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@bp.route("/projects/<int:project_id>/services/new", methods=["GET", "POST"])
+@admin_required
+def new_service(project_id: int):
+    project = get_or_404(Project, project_id, "project")
+    form = _form_class(project)()
+    if form.validate_on_submit():
+        if name_taken(Service, Service.name, form.name.data, project_id=project.id):
+            form.name.errors.append("A service with this name exists in the project.")
+        else:
+            item = Service(project=project)
+            _apply(form, item)
+            db.session.add(item)
+            db.session.flush()
+            record("create", item, detail=f"project {project.key}")
+            db.session.commit()
+            flash(f"Service {item.name} added.", "success")
+            return redirect(url_for(".service", service_id=item.id))
+    return render_form("catalog/service_form.html", form, project=project, service=None)
+
+
+@bp.route("/services/<int:service_id>/edit", methods=["GET", "POST"])
+@admin_required
+def edit_service(service_id: int):
+    item = get_or_404(Service, service_id, "service")
+    form_class = _form_class(item.project)
+    extra = {"has_chart": bool(item.chart_name)} if form_class is HelmServiceForm else {}
+    form = form_class(obj=item, **extra)
+    if form.validate_on_submit():
+        if name_taken(
+            Service, Service.name, form.name.data, exclude_id=item.id, project_id=item.project_id
+        ):
+            form.name.errors.append("A service with this name exists in the project.")
+        else:
+            _apply(form, item)
+            record("update", item, detail=f"project {item.project.key}")
+            db.session.commit()
+            flash(f"Service {item.name} saved.", "success")
+            return redirect(url_for(".service", service_id=item.id))
+    return render_form("catalog/service_form.html", form, project=item.project, service=item)
+
+
+@bp.route("/services/<int:service_id>/delete", methods=["POST"])
+@admin_required
+def delete_service(service_id: int):
+    item = get_or_404(Service, service_id, "service")
+    deployed = db.session.scalars(
+        select(EnvironmentService).where(EnvironmentService.service_id == item.id)
+    ).all()
+    if deployed:
+        names = [f"environment {d.environment.name}" for d in deployed]
+        flash(users_message(f"service {item.name}", names), "error")
+        return redirect(url_for(".service", service_id=item.id))
+    project_id = item.project_id
+    record("delete", item)
+    db.session.delete(item)
+    db.session.commit()
+    flash(f"Service {item.name} deleted.", "success")
+    return redirect(url_for(".project", project_id=project_id))

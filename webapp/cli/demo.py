@@ -1,0 +1,192 @@
+"""``flask demo seed``: users, a registry, a sandbox cluster and two demo projects."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import click
+import yaml
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from sandbox import demo_data
+from webapp.catalog.state import set_deployed_images
+from webapp.extensions import db
+from webapp.models import (
+    Cluster,
+    Environment,
+    EnvironmentService,
+    Project,
+    ProjectKind,
+    Registry,
+    Role,
+    Service,
+    User,
+)
+
+demo_cli = AppGroup("demo", help="The demo data of make run.")
+
+DEMO_USERS = (
+    ("admin", Role.ADMIN),
+    ("release", Role.RELEASE_ENGINEER),
+    ("tester", Role.TEST_ENGINEER),
+    ("viewer", Role.VIEWER),
+)
+
+
+@demo_cli.command("seed")
+@click.option("--registry", "registry_address", required=True, help="host:port of the registry.")
+@click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--push/--no-push", default=True, help="Push the demo images first.")
+def seed_command(registry_address: str, kubeconfig: str | None, push: bool) -> None:
+    """Create (or refresh) the demo; print the users' passwords."""
+    if push:
+        click.echo(f"pushing demo images to {registry_address} …")
+        demo_data.push_demo_images(registry_address)
+    credentials = _seed_users()
+    registry = _upsert_registry(registry_address)
+    cluster = _upsert_cluster(Path(kubeconfig).read_text() if kubeconfig else None)
+    _seed_project("shop", "Shop", ProjectKind.K8S_YAML, demo_data.SHOP_SERVICES, registry, cluster)
+    _seed_project(
+        "analytics", "Analytics", ProjectKind.HELM, demo_data.ANALYTICS_SERVICES, registry, cluster
+    )
+    db.session.commit()
+    click.echo("demo users (username / password / role):")
+    for username, password, role in credentials:
+        click.echo(f"  {username:8} {password:24} {role.label}")
+
+
+def _credentials_file() -> Path:
+    return Path(current_app.instance_path) / "demo-credentials.txt"
+
+
+def _seed_users() -> list[tuple[str, str, Role]]:
+    """Create the demo users once; their passwords live in a 0600 file under instance/."""
+    path = _credentials_file()
+    known = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            username, _, password = line.partition(" ")
+            known[username] = password
+    result = []
+    for username, role in DEMO_USERS:
+        user = db.session.scalar(select(User).where(User.username == username))
+        password = known.get(username)
+        if user is None or password is None:
+            password = secrets.token_urlsafe(12)
+            if user is None:
+                user = User(username=username, role=role)
+                db.session.add(user)
+            user.set_password(password)
+            known[username] = password
+        result.append((username, password, role))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.writelines(f"{u} {p}\n" for u, p in known.items())
+    return result
+
+
+def _upsert_registry(address: str) -> Registry:
+    registry = db.session.scalar(select(Registry).where(Registry.name == "local"))
+    if registry is None:
+        registry = Registry(name="local", namespace="", verify_tls=False, plain_http=True)
+        db.session.add(registry)
+    registry.address = address
+    db.session.flush()
+    return registry
+
+
+def _upsert_cluster(kubeconfig: str | None) -> Cluster | None:
+    if kubeconfig is None:
+        return None
+    cluster = db.session.scalar(select(Cluster).where(Cluster.name == "sandbox"))
+    if cluster is None:
+        cluster = Cluster(
+            name="sandbox", description="The sandbox Kubernetes API emulator of make run."
+        )
+        db.session.add(cluster)
+    cluster.kubeconfig = kubeconfig
+    db.session.flush()
+    return cluster
+
+
+def _seed_project(key, name, kind, services, registry: Registry, cluster: Cluster | None):
+    project = db.session.scalar(select(Project).where(Project.key == key))
+    if project is None:
+        project = Project(key=key, name=name, kind=kind, description=f"Demo {kind.label} project")
+        db.session.add(project)
+        db.session.flush()
+    rows = {}
+    for spec in services:
+        image = f"{demo_data.image_repository(registry.address, spec)}:{spec.tag}"
+        row = db.session.scalar(
+            select(Service).where(Service.project_id == project.id, Service.name == spec.name)
+        )
+        if row is None:
+            row = Service(project=project, name=spec.name, order_group=spec.order_group)
+            db.session.add(row)
+        _fill_service(row, kind, spec, registry)
+        rows[spec.name] = (row, image)
+    for env_name, production in demo_data.ENVIRONMENTS:
+        env = db.session.scalar(
+            select(Environment).where(
+                Environment.project_id == project.id, Environment.name == env_name
+            )
+        )
+        if env is None:
+            env = Environment(
+                project=project, name=env_name, namespace=f"{key}-{env_name}", production=production
+            )
+            db.session.add(env)
+        env.cluster = cluster
+        if production:
+            continue  # production gets what releases put there
+        for spec in services:
+            service, image = rows[spec.name]
+            _record_deployed(env, service, spec, image, kind)
+    db.session.flush()
+
+
+def _fill_service(row: Service, kind: ProjectKind, spec, registry: Registry) -> None:
+    repository = demo_data.image_repository(registry.address, spec)
+    if kind is ProjectKind.K8S_YAML:
+        row.yaml_template = demo_data.yaml_template(spec, f"{repository}:{spec.tag}")
+        return
+    from jobs.charts import inspect_chart_archive
+    from sandbox.charts import build_chart_archive
+
+    archive = build_chart_archive(
+        spec.name, "1.0.0", image_repository=repository, image_tag=spec.tag, port=spec.port
+    )
+    info = inspect_chart_archive(archive, current_app.config["MAX_CHART_BYTES"])
+    row.chart_archive = archive
+    row.chart_name = info.name
+    row.chart_version = info.version
+    row.default_values = info.values_yaml
+
+
+def _record_deployed(env, service, spec, image, kind) -> None:
+    state = None
+    if env.id is not None and service.id is not None:
+        state = db.session.scalar(
+            select(EnvironmentService).where(
+                EnvironmentService.environment_id == env.id,
+                EnvironmentService.service_id == service.id,
+            )
+        )
+    if state is None:
+        state = EnvironmentService(environment=env, service=service)
+        db.session.add(state)
+    if kind is ProjectKind.K8S_YAML:
+        state.rendered_yaml = demo_data.yaml_template(spec, image)
+    else:
+        repository, _, tag = image.rpartition(":")
+        state.chart_version = "1.0.0"
+        state.values_yaml = yaml.safe_dump(
+            {"replicaCount": 1, "image": {"repository": repository, "tag": tag}}, sort_keys=False
+        )
+    set_deployed_images(state, {spec.name: image})

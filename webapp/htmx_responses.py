@@ -1,0 +1,18 @@
+"""The one place that decides how to answer an htmx request."""
+
+from __future__ import annotations
+
+from flask import make_response, render_template
+
+from webapp.extensions import htmx
+
+
+def is_htmx() -> bool:
+    return bool(htmx)
+
+
+def fragment(template: str, status: int = 200, **context):
+    """Render a partial on its own; such answers vary by ``HX-Request``."""
+    response = make_response(render_template(template, **context), status)
+    response.headers["Vary"] = "HX-Request"
+    return response

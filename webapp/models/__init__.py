@@ -1,0 +1,31 @@
+"""Database models, split by area."""
+
+from webapp.models.audit import AuditEvent
+from webapp.models.catalog import (
+    Cluster,
+    DeployedImage,
+    Environment,
+    EnvironmentService,
+    Project,
+    ProjectKind,
+    Registry,
+    Service,
+)
+from webapp.models.jobs import JobRun, JobStatus
+from webapp.models.people import Role, User
+
+__all__ = [
+    "AuditEvent",
+    "Cluster",
+    "DeployedImage",
+    "Environment",
+    "EnvironmentService",
+    "JobRun",
+    "JobStatus",
+    "Project",
+    "ProjectKind",
+    "Registry",
+    "Role",
+    "Service",
+    "User",
+]

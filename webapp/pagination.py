@@ -1,0 +1,18 @@
+"""One way to page through a query from ``?page=N``."""
+
+from __future__ import annotations
+
+from flask import current_app, request
+from flask_sqlalchemy.pagination import Pagination
+from sqlalchemy import Select
+
+from webapp.extensions import db
+
+
+def paginate(query: Select) -> Pagination:
+    return db.paginate(
+        query,
+        page=request.args.get("page", 1, type=int),
+        per_page=current_app.config["PAGE_SIZE"],
+        error_out=False,
+    )
