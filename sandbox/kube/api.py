@@ -1,0 +1,347 @@
+"""The REST verbs with the API server's semantics: create, get, list, update,
+patch, delete, on top of the store."""
+
+from __future__ import annotations
+
+import copy
+import random
+import re
+import uuid
+from datetime import UTC, datetime
+
+from sandbox.kube import errors
+from sandbox.kube.apply import apply as server_side_apply
+from sandbox.kube.defaults import apply_defaults, initial_status
+from sandbox.kube.patches import json_patch, merge_patch, strategic_merge
+from sandbox.kube.resources import RESOURCES, Resource, by_plural
+from sandbox.kube.selectors import parse_field_selector, parse_label_selector
+from sandbox.kube.store import Store
+
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+NAMESPACES = by_plural("", "namespaces")
+
+PATCH_TYPES = {
+    "application/merge-patch+json": "merge",
+    "application/strategic-merge-patch+json": "strategic",
+    "application/json-patch+json": "json",
+    "application/apply-patch+yaml": "apply",
+    "application/apply-patch+json": "apply",
+}
+
+
+def now() -> str:
+    """The current time the way the API writes timestamps."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def random_suffix(length: int = 5) -> str:
+    """Random lowercase letters and digits, as in generated pod names."""
+    return "".join(random.choices("bcdfghjklmnpqrstvwxz2456789", k=length))
+
+
+class Api:
+    """Object semantics on top of a :class:`Store`."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # --- reads -----------------------------------------------------------------
+
+    def get(self, res: Resource, namespace: str, name: str) -> dict:
+        obj = self.store.get(res, namespace, name)
+        if obj is None:
+            raise errors.not_found(res.group, res.plural, name)
+        return self._typed(res, obj)
+
+    def list(
+        self,
+        res: Resource,
+        namespace: str | None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> dict:
+        """A typed list (``PodList``, ``SecretList``...) honouring both selectors."""
+        labels = parse_label_selector(label_selector)
+        fields = parse_field_selector(field_selector)
+        items, rv = self.store.list(res, namespace)
+        selected = [self._typed(res, o) for o in items if labels(o) and fields(o)]
+        return {
+            "kind": res.list_kind,
+            "apiVersion": res.api_version,
+            "metadata": {"resourceVersion": str(rv)},
+            "items": selected,
+        }
+
+    @staticmethod
+    def _typed(res: Resource, obj: dict) -> dict:
+        obj["apiVersion"] = res.api_version
+        obj["kind"] = res.kind
+        return obj
+
+    # --- writes ----------------------------------------------------------------
+
+    def _check_namespace(self, res: Resource, namespace: str) -> None:
+        if res.namespaced and self.store.get(NAMESPACES, "", namespace) is None:
+            raise errors.not_found("", "namespaces", namespace)
+
+    def _check_body(self, res: Resource, body: dict, namespace: str) -> None:
+        if not isinstance(body, dict):
+            raise errors.bad_request("the request body is not an object")
+        kind = body.get("kind")
+        if kind and kind != res.kind:
+            raise errors.bad_request(
+                f"the kind of the provided object ({kind}) does not match {res.kind}"
+            )
+        meta = body.setdefault("metadata", {}) or {}
+        body["metadata"] = meta
+        if res.namespaced:
+            if meta.get("namespace") and meta["namespace"] != namespace:
+                raise errors.bad_request(
+                    "the namespace of the provided object does not match the namespace "
+                    "sent on the request"
+                )
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+
+    def create(self, res: Resource, namespace: str, body: dict) -> dict:
+        """POST: a new object (409 AlreadyExists, 404 for a missing namespace)."""
+        body = copy.deepcopy(body)
+        self._check_body(res, body, namespace)
+        meta = body["metadata"]
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + random_suffix()
+        name = meta.get("name") or ""
+        if not _NAME.match(name) or len(name) > 253:
+            raise errors.invalid(
+                res.group,
+                res.plural,
+                res.kind,
+                name,
+                f"metadata.name: Invalid value: {name!r}: a lowercase "
+                "RFC 1123 subdomain must consist of lower case alphanumeric "
+                "characters, '-' or '.'",
+            )
+        with self.store.lock:
+            self._check_namespace(res, namespace)
+            if self.store.get(res, namespace, name) is not None:
+                raise errors.already_exists(res.group, res.plural, name)
+            self._typed(res, body)
+            for key in ("resourceVersion", "deletionTimestamp"):
+                meta.pop(key, None)
+            meta["uid"] = str(uuid.uuid4())
+            meta["creationTimestamp"] = now()
+            if res.has_status:
+                meta["generation"] = 1
+                status = initial_status(body)
+                if status is not None:
+                    body["status"] = status
+            apply_defaults(body)
+            return self.store.put(res, body)
+
+    def update(
+        self, res: Resource, namespace: str, name: str, body: dict, subresource: str = ""
+    ) -> dict:
+        """PUT: replace the object (409 when ``metadata.resourceVersion`` is stale)."""
+        body = copy.deepcopy(body)
+        self._check_body(res, body, namespace)
+        if body["metadata"].get("name") not in (None, name):
+            raise errors.bad_request("the name of the object does not match the name on the URL")
+        body["metadata"]["name"] = name
+        with self.store.lock:
+            current = self.store.get(res, namespace, name)
+            if current is None:
+                raise errors.not_found(res.group, res.plural, name)
+            sent_rv = body["metadata"].get("resourceVersion")
+            if sent_rv and sent_rv != current["metadata"]["resourceVersion"]:
+                raise errors.conflict(res.group, res.plural, name)
+            return self._store_update(res, current, body, subresource)
+
+    def _store_update(self, res: Resource, current: dict, new: dict, subresource: str) -> dict:
+        if subresource == "status":
+            merged = copy.deepcopy(current)
+            merged["status"] = new.get("status", {})
+            new = merged
+        else:
+            if res.has_status:
+                new["status"] = copy.deepcopy(current.get("status"))
+                if new["status"] is None:
+                    new.pop("status")
+            for key in ("uid", "creationTimestamp", "generation"):
+                if key in current["metadata"]:
+                    new["metadata"][key] = current["metadata"][key]
+                else:
+                    new["metadata"].pop(key, None)
+            if res.kind == "Service" and "clusterIP" in current.get("spec", {}):
+                new.setdefault("spec", {}).setdefault("clusterIP", current["spec"]["clusterIP"])
+            self._typed(res, new)
+            apply_defaults(new)
+            if res.has_status and new.get("spec") != current.get("spec"):
+                new["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
+        if new == current:
+            return current
+        return self.store.put(res, new)
+
+    def patch(
+        self,
+        res: Resource,
+        namespace: str,
+        name: str,
+        patch_type: str,
+        patch: object,
+        *,
+        subresource: str = "",
+        field_manager: str = "",
+        force: bool = False,
+    ) -> dict:
+        """PATCH: merge, strategic, json or apply; apply creates a missing object."""
+        with self.store.lock:
+            current = self.store.get(res, namespace, name)
+            if patch_type == "apply":
+                return self._apply(res, namespace, name, current, patch, field_manager, force)
+            if current is None:
+                raise errors.not_found(res.group, res.plural, name)
+            if patch_type == "merge":
+                result = merge_patch(current, patch)
+            elif patch_type == "strategic":
+                result = strategic_merge(current, patch)
+            else:
+                result = json_patch(current, patch)
+            if not isinstance(result, dict):
+                raise errors.bad_request("the patch did not produce an object")
+            meta = result.setdefault("metadata", {})
+            if meta.get("resourceVersion") not in (None, current["metadata"]["resourceVersion"]):
+                raise errors.conflict(res.group, res.plural, name)
+            if meta.get("name", name) != name:
+                raise errors.bad_request("the name of the object cannot be changed by a patch")
+            if res.namespaced:
+                meta.setdefault("namespace", namespace)
+            return self._store_update(res, current, result, subresource)
+
+    def _apply(
+        self,
+        res: Resource,
+        namespace: str,
+        name: str,
+        current: dict | None,
+        applied: object,
+        field_manager: str,
+        force: bool,
+    ) -> dict:
+        if not field_manager:
+            raise errors.ApiError(
+                422, "Invalid", "PATCH, application/apply-patch+yaml: fieldManager is required"
+            )
+        if not isinstance(applied, dict):
+            raise errors.bad_request("the applied configuration is not an object")
+        self._check_body(res, applied, namespace)
+        if applied["metadata"].get("name", name) != name:
+            raise errors.bad_request("the name of the object does not match the name on the URL")
+        if current is None:
+            obj = server_side_apply(None, applied, field_manager, force)
+            obj["metadata"]["name"] = name
+            return self.create(res, namespace, obj)
+        result = server_side_apply(current, applied, field_manager, force)
+        return self._store_update(res, current, result, "")
+
+    def delete(self, res: Resource, namespace: str, name: str, propagation: str = "") -> dict:
+        """DELETE: remove at once; dependents too unless ``propagationPolicy=Orphan``."""
+        with self.store.lock:
+            gone = self.store.remove(res, namespace, name)
+            if gone is None:
+                raise errors.not_found(res.group, res.plural, name)
+            if res.kind == "Namespace":
+                self._delete_namespace_contents(name)
+            elif propagation != "Orphan":
+                self._delete_dependents(gone["metadata"].get("uid", ""))
+        return errors.status_body(
+            200,
+            "",
+            "",
+            {
+                "name": name,
+                "group": res.group,
+                "kind": res.plural,
+                "uid": gone["metadata"].get("uid", ""),
+            },
+        )
+
+    def delete_collection(
+        self,
+        res: Resource,
+        namespace: str | None,
+        label_selector: str | None,
+        field_selector: str | None,
+    ) -> dict:
+        """DELETE on a collection: every object the selectors pick."""
+        doc = self.list(res, namespace, label_selector, field_selector)
+        for item in doc["items"]:
+            meta = item["metadata"]
+            try:
+                self.delete(res, meta.get("namespace", ""), meta["name"])
+            except errors.ApiError:
+                pass
+        return doc
+
+    def _delete_namespace_contents(self, namespace: str) -> None:
+        for res in RESOURCES:
+            if res.namespaced:
+                for _, ns, name in self.store.keys(res):
+                    if ns == namespace:
+                        self.store.remove(res, ns, name)
+
+    def _delete_dependents(self, owner_uid: str) -> None:
+        if not owner_uid:
+            return
+        for res in RESOURCES:
+            for _, ns, name in self.store.keys(res):
+                obj = self.store.get(res, ns, name)
+                owners = (obj or {}).get("metadata", {}).get("ownerReferences") or []
+                if any(o.get("uid") == owner_uid for o in owners):
+                    gone = self.store.remove(res, ns, name)
+                    if gone:
+                        self._delete_dependents(gone["metadata"].get("uid", ""))
+
+    # --- scale subresource -------------------------------------------------------
+
+    def get_scale(self, res: Resource, namespace: str, name: str) -> dict:
+        """``GET .../scale``: an ``autoscaling/v1`` Scale."""
+        obj = self.get(res, namespace, name)
+        meta = obj["metadata"]
+        match = (obj.get("spec", {}).get("selector") or {}).get("matchLabels") or {}
+        return {
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {
+                k: meta[k]
+                for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                if k in meta
+            },
+            "spec": {"replicas": obj.get("spec", {}).get("replicas", 0)},
+            "status": {
+                "replicas": obj.get("status", {}).get("replicas", 0),
+                "selector": ",".join(f"{k}={v}" for k, v in match.items()),
+            },
+        }
+
+    def update_scale(
+        self, res: Resource, namespace: str, name: str, patch_type: str | None, body: object
+    ) -> dict:
+        """PUT or PATCH ``.../scale``: set ``spec.replicas`` of the workload."""
+        with self.store.lock:
+            scale = self.get_scale(res, namespace, name)
+            if patch_type == "merge" or patch_type == "strategic":
+                scale = merge_patch(scale, body)
+            elif patch_type == "json":
+                scale = json_patch(scale, body)
+            elif isinstance(body, dict):
+                sent_rv = (body.get("metadata") or {}).get("resourceVersion")
+                if sent_rv and sent_rv != scale["metadata"]["resourceVersion"]:
+                    raise errors.conflict(res.group, res.plural, name)
+                scale = body
+            replicas = int((scale.get("spec") or {}).get("replicas", 0))
+            current = self.store.get(res, namespace, name)
+            new = copy.deepcopy(current)
+            new.setdefault("spec", {})["replicas"] = replicas
+            self._store_update(res, current, new, "")
+            return self.get_scale(res, namespace, name)

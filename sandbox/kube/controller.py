@@ -1,0 +1,95 @@
+"""The simulated control plane: one background thread ticking every controller."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sandbox.kube.api import Api
+from sandbox.kube.batch import JOBS, JobController
+from sandbox.kube.config import SandboxConfig
+from sandbox.kube.images import ImageChecker
+from sandbox.kube.kubelet import Kubelet
+from sandbox.kube.objects import PODS, by_owner
+from sandbox.kube.rollouts import DAEMONSETS, DEPLOYMENTS, REPLICASETS, STATEFULSETS, Rollouts
+
+log = logging.getLogger(__name__)
+
+
+class Controller:
+    """Ticks Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs and pods."""
+
+    def __init__(self, api: Api, config: SandboxConfig) -> None:
+        self.api = api
+        self.config = config
+        self.kubelet = Kubelet(api, config, ImageChecker(config))
+        self.rollouts = Rollouts(api, config, self.kubelet)
+        self.jobs = JobController(api, config, self.kubelet)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sandbox-controller", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.config.tick_seconds):
+            try:
+                self.tick()
+            except Exception:  # noqa: BLE001 - keep the cluster alive; the next tick retries
+                log.exception("sandbox controller tick failed")
+
+    def _safely(self, what: str, step, *args) -> None:  # noqa: ANN001
+        try:
+            step(*args)
+        except Exception:  # noqa: BLE001 - one broken object must not stop the others
+            log.exception("sandbox controller: %s", what)
+
+    def tick(self) -> None:
+        """One pass over every workload, then every pod."""
+        store = self.api.store
+        pods, _ = store.list(PODS)
+        replicasets, _ = store.list(REPLICASETS)
+        pods_by_owner = by_owner(pods)
+        rs_by_owner = by_owner(replicasets)
+        for deploy in store.list(DEPLOYMENTS)[0]:
+            self._safely(
+                f"deployment {deploy['metadata']['name']}",
+                self.rollouts.deployment,
+                deploy,
+                rs_by_owner.get(deploy["metadata"]["uid"], []),
+                pods_by_owner,
+            )
+        for rs in store.list(REPLICASETS)[0]:
+            self._safely(
+                f"replicaset {rs['metadata']['name']}",
+                self.rollouts.replicaset,
+                rs,
+                pods_by_owner.get(rs["metadata"]["uid"], []),
+            )
+        for sts in store.list(STATEFULSETS)[0]:
+            self._safely(
+                f"statefulset {sts['metadata']['name']}",
+                self.rollouts.statefulset,
+                sts,
+                pods_by_owner.get(sts["metadata"]["uid"], []),
+            )
+        for ds in store.list(DAEMONSETS)[0]:
+            self._safely(
+                f"daemonset {ds['metadata']['name']}",
+                self.rollouts.daemonset,
+                ds,
+                pods_by_owner.get(ds["metadata"]["uid"], []),
+            )
+        for job in store.list(JOBS)[0]:
+            self._safely(
+                f"job {job['metadata']['name']}",
+                self.jobs.job,
+                job,
+                pods_by_owner.get(job["metadata"]["uid"], []),
+            )
+        self.kubelet.tick(store.list(PODS)[0])

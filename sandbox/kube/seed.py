@@ -1,0 +1,77 @@
+"""What a new sandbox cluster starts with, and loading demo objects from YAML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from sandbox.kube import errors, resources
+from sandbox.kube.api import Api
+
+BASE_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+NODE = {
+    "apiVersion": "v1",
+    "kind": "Node",
+    "metadata": {
+        "name": "sandbox-node",
+        "labels": {"kubernetes.io/hostname": "sandbox-node", "kubernetes.io/os": "linux"},
+    },
+    "spec": {},
+    "status": {
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "KubeletReady",
+                "message": "sandbox node is ready",
+            }
+        ],
+        "nodeInfo": {
+            "kubeletVersion": "v1.32.0",
+            "containerRuntimeVersion": "sandbox://1.0",
+            "operatingSystem": "linux",
+            "architecture": "amd64",
+            "kernelVersion": "",
+            "osImage": "Slipway sandbox",
+            "machineID": "",
+            "systemUUID": "",
+            "bootID": "",
+            "kubeProxyVersion": "",
+        },
+        "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+        "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+    },
+}
+
+
+def _create_missing(api: Api, doc: dict, namespace: str = "default") -> bool:
+    res = resources.by_kind(doc.get("apiVersion", ""), doc.get("kind", ""))
+    if res is None:
+        raise ValueError(f"the sandbox does not serve {doc.get('apiVersion')} {doc.get('kind')}")
+    ns = (doc.get("metadata") or {}).get("namespace") or namespace
+    if api.store.get(res, ns, doc["metadata"]["name"]) is not None:
+        return False
+    try:
+        api.create(res, ns if res.namespaced else "", doc)
+    except errors.ApiError as exc:
+        raise ValueError(f"seed object {doc['metadata']['name']}: {exc.message}") from None
+    return True
+
+
+def ensure_cluster_basics(api: Api) -> None:
+    """The namespaces and node every cluster has."""
+    for name in BASE_NAMESPACES:
+        _create_missing(api, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    _create_missing(api, NODE)
+
+
+def seed_from_yaml(api: Api, path: str | Path) -> int:
+    """Create the objects of a multi-document YAML file that do not exist yet.
+
+    Namespaces go first. Returns how many objects were created; objects that
+    already exist (e.g. kept in the state file) are left as they are.
+    """
+    docs = [d for d in yaml.safe_load_all(Path(path).read_text()) if d]
+    docs.sort(key=lambda d: d.get("kind") != "Namespace")
+    return sum(_create_missing(api, doc) for doc in docs)

@@ -1,0 +1,407 @@
+"""The HTTP front: routing Kubernetes REST paths to the API, and starting the sandbox."""
+
+from __future__ import annotations
+
+import json
+import logging
+import select
+import socket
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import yaml
+
+from sandbox.kube import errors, resources, state
+from sandbox.kube.api import PATCH_TYPES, Api
+from sandbox.kube.config import SandboxConfig
+from sandbox.kube.controller import Controller
+from sandbox.kube.kubeconfig import kubeconfig_text, write_kubeconfig
+from sandbox.kube.resources import Resource
+from sandbox.kube.seed import ensure_cluster_basics
+from sandbox.kube.store import Store
+from sandbox.kube.tables import as_table, wants_table
+from sandbox.kube.watch import watch_events
+
+log = logging.getLogger(__name__)
+
+KUBE_VERSION = {
+    "major": "1",
+    "minor": "32",
+    "gitVersion": "v1.32.0",
+    "gitCommit": "sandbox",
+    "gitTreeState": "clean",
+    "buildDate": "2026-01-01T00:00:00Z",
+    "goVersion": "go1.23.0",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
+PUBLIC_PATHS = {"/healthz", "/livez", "/readyz", "/version"}
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+
+
+def decode_body(content_type: str, raw: bytes) -> object:
+    """The request body as JSON-like data, whatever its content type."""
+    media = content_type.split(";")[0].strip().lower()
+    if not raw:
+        return None
+    if media == PROTOBUF:
+        try:
+            from sandbox.kube import protobuf
+        except ImportError:
+            raise errors.ApiError(
+                415,
+                "UnsupportedMediaType",
+                "the body of the request was in an unknown "
+                "format - accepted media types include: application/json, application/yaml",
+            ) from None
+        return protobuf.decode(raw)
+    try:
+        if media.endswith("yaml"):
+            return yaml.safe_load(raw)
+        return json.loads(raw)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise errors.bad_request(f"unable to decode the request body: {exc}") from None
+
+
+@dataclass
+class Route:
+    """A parsed resource path."""
+
+    res: Resource
+    namespace: str | None
+    name: str | None
+    subresource: str
+
+
+def parse_resource_path(segments: list[str]) -> Route | None:
+    """Route ``/api/v1/...`` or ``/apis/<g>/<v>/...`` segments to a resource."""
+    if segments[0] == "api" and len(segments) > 2:
+        group, version, rest = "", segments[1], segments[2:]
+    elif segments[0] == "apis" and len(segments) > 3:
+        group, version, rest = segments[1], segments[2], segments[3:]
+    else:
+        return None
+    if rest[0] == "namespaces" and len(rest) >= 3:
+        res = resources.lookup(group, version, rest[2])
+        if res is not None and res.namespaced and len(rest) <= 5:
+            name = rest[3] if len(rest) > 3 else None
+            return Route(res, rest[1], name, rest[4] if len(rest) > 4 else "")
+    res = resources.lookup(group, version, rest[0])
+    if res is None or len(rest) > 3:
+        return None
+    if res.namespaced:
+        return Route(res, None, None, "") if len(rest) == 1 else None
+    name = rest[1] if len(rest) > 1 else None
+    return Route(res, "", name, rest[2] if len(rest) > 2 else "")
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One request against the sandbox API."""
+
+    protocol_version = "HTTP/1.1"
+    server: SandboxHTTPServer
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    # --- plumbing ---------------------------------------------------------------
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, code: int, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-cache, private")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _send_json(self, code: int, doc: object) -> None:
+        self._send(code, json.dumps(doc).encode())
+
+    def _dispatch(self, method: str) -> None:
+        url = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        try:
+            raw = self._read_body()
+            if not self._authorized(url.path):
+                raise errors.ApiError(401, "Unauthorized", "Unauthorized")
+            self._route(method, url.path, query, raw)
+        except errors.ApiError as exc:
+            self._send_json(exc.code, exc.status())
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception as exc:  # noqa: BLE001 - answer like the API server, then log
+            log.exception("sandbox request failed: %s %s", method, url.path)
+            self._send_json(500, errors.status_body(500, "InternalError", str(exc)))
+
+    def _authorized(self, path: str) -> bool:
+        token = self.server.token
+        if not token or path in PUBLIC_PATHS:
+            return True
+        return self.headers.get("Authorization", "") == f"Bearer {token}"
+
+    def _route(self, method: str, path: str, query: dict, raw: bytes) -> None:
+        segments = [s for s in path.split("/") if s]
+        if path in ("/healthz", "/livez", "/readyz"):
+            return self._send(200, b"ok", "text/plain; charset=utf-8")
+        if path == "/version":
+            return self._send_json(200, KUBE_VERSION)
+        if segments and segments[0] == "openapi" and method == "GET":
+            return self._openapi(path, query)
+        if method == "GET" and segments and segments[0] in ("api", "apis") and len(segments) <= 3:
+            doc = self._discovery(segments)
+            if doc is not None:
+                return self._send_json(200, doc)
+        route = parse_resource_path(segments) if segments else None
+        if route is None:
+            raise errors.path_not_found()
+        self._resource(method, route, query, raw)
+
+    def _discovery(self, segments: list[str]) -> dict | None:
+        if segments == ["api"]:
+            return resources.api_versions(f"127.0.0.1:{self.server.server_port}")
+        if segments == ["apis"]:
+            return resources.api_group_list()
+        if segments[0] == "api" and len(segments) == 2:
+            return resources.api_resource_list("", segments[1])
+        if segments[0] == "apis" and len(segments) == 2:
+            return resources.api_group(segments[1])
+        if segments[0] == "apis" and len(segments) == 3:
+            return resources.api_resource_list(segments[1], segments[2])
+        return None
+
+    def _openapi(self, path: str, query: dict) -> None:
+        try:
+            from sandbox.kube import openapi
+        except ImportError:
+            openapi = None
+        answer = openapi.handle(path, query, self.headers.get("Accept", "")) if openapi else None
+        if answer is None:
+            raise errors.path_not_found()
+        code, content_type, body = answer
+        self._send(code, body, content_type)
+
+    # --- resources --------------------------------------------------------------
+
+    def _resource(self, method: str, route: Route, query: dict, raw: bytes) -> None:
+        api: Api = self.server.api
+        res, ns, name, sub = route.res, route.namespace, route.name, route.subresource
+        if sub and sub not in res.subresources:
+            raise errors.path_not_found()
+        if method == "GET" and name is None:
+            if query.get("watch", "").lower() in ("true", "1"):
+                return self._watch(res, ns, query)
+            doc = api.list(res, ns, query.get("labelSelector"), query.get("fieldSelector"))
+            return self._send_object(doc, res)
+        if method == "GET":
+            if sub == "log":
+                return self._pod_log(ns or "", name, query)
+            if sub == "scale":
+                return self._send_json(200, api.get_scale(res, ns or "", name))
+            return self._send_object(api.get(res, ns or "", name), res)
+        body = decode_body(self.headers.get("Content-Type", "application/json"), raw)
+        if method == "POST" and name is None and ns is not None:
+            return self._send_json(201, api.create(res, ns, body))
+        if method == "PUT" and name is not None:
+            if sub == "scale":
+                return self._send_json(200, api.update_scale(res, ns or "", name, None, body))
+            return self._send_json(200, api.update(res, ns or "", name, body, sub))
+        if method == "PATCH" and name is not None:
+            media = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            patch_type = PATCH_TYPES.get(media)
+            if patch_type is None:
+                raise errors.ApiError(
+                    415,
+                    "UnsupportedMediaType",
+                    f"the body of the request was in an unknown format - "
+                    f"accepted media types include: {', '.join(PATCH_TYPES)}",
+                )
+            if sub == "scale":
+                return self._send_json(200, api.update_scale(res, ns or "", name, patch_type, body))
+            existed = api.store.get(res, ns or "", name) is not None
+            obj = api.patch(
+                res,
+                ns or "",
+                name,
+                patch_type,
+                body,
+                subresource=sub,
+                field_manager=query.get("fieldManager", ""),
+                force=query.get("force", "").lower() == "true",
+            )
+            return self._send_json(200 if existed else 201, obj)
+        if method == "DELETE" and name is not None:
+            policy = (body or {}).get("propagationPolicy", "") if isinstance(body, dict) else ""
+            return self._send_json(
+                200, api.delete(res, ns or "", name, query.get("propagationPolicy", policy))
+            )
+        if method == "DELETE":
+            doc = api.delete_collection(
+                res, ns, query.get("labelSelector"), query.get("fieldSelector")
+            )
+            return self._send_json(200, doc)
+        raise errors.ApiError(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
+
+    def _send_object(self, doc: dict, res: Resource) -> None:
+        accept = self.headers.get("Accept", "")
+        if wants_table(accept):
+            doc = as_table(doc, res)
+        self._send_json(200, doc)
+
+    def _pod_log(self, namespace: str, name: str, query: dict) -> None:
+        api: Api = self.server.api
+        pod = api.get(resources.by_plural("", "pods"), namespace, name)
+        containers = [c["name"] for c in pod.get("spec", {}).get("containers") or []]
+        container = query.get("container") or (containers[0] if containers else "")
+        if container not in containers:
+            raise errors.bad_request(f"container {container} is not valid for pod {name}")
+        text = api.store.pod_logs.get((namespace, name), "")
+        if query.get("tailLines"):
+            lines = text.splitlines(keepends=True)
+            text = "".join(lines[-int(query["tailLines"]) :]) if int(query["tailLines"]) else ""
+        self._send(200, text.encode(), "text/plain")
+
+    def _watch(self, res: Resource, namespace: str | None, query: dict) -> None:
+        timeout = float(query.get("timeoutSeconds") or 1800)
+        events = watch_events(
+            self.server.api.store,
+            res,
+            namespace,
+            label_selector=query.get("labelSelector"),
+            field_selector=query.get("fieldSelector"),
+            resource_version=query.get("resourceVersion"),
+            timeout=timeout,
+            alive=self._client_connected,
+        )
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Cache-Control", "no-cache, private")
+        self.end_headers()
+        self.wfile.flush()
+        for event in events:
+            line = json.dumps(event).encode() + b"\n"
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+        self.close_connection = True
+
+    def _client_connected(self) -> bool:
+        """False once the client has closed its end of the connection."""
+        sock: socket.socket = self.connection
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+            if readable and not sock.recv(1, socket.MSG_PEEK):
+                return False
+        except OSError:
+            return False
+        return True
+
+
+class SandboxHTTPServer(ThreadingHTTPServer):
+    """The HTTP server, carrying the API it serves."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], api: Api, token: str | None) -> None:
+        super().__init__(address, Handler)
+        self.api = api
+        self.token = token
+
+
+@dataclass
+class RunningSandbox:
+    """A sandbox cluster serving in a background thread."""
+
+    server: SandboxHTTPServer
+    store: Store
+    controller: Controller
+    token: str | None = None
+    saver: state.StateSaver | None = None
+    _thread: threading.Thread | None = field(default=None, repr=False)
+
+    @property
+    def port(self) -> int:
+        return self.server.server_port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def kubeconfig_text(self) -> str:
+        """Kubeconfig YAML for this sandbox (holds the token if one is set)."""
+        return kubeconfig_text(self.url, self.token)
+
+    def write_kubeconfig(self, path: str) -> str:
+        """Write the kubeconfig (mode 0600) and return its path."""
+        return write_kubeconfig(path, self.kubeconfig_text())
+
+    def stop(self) -> None:
+        """Stop serving and the controller, and save the state file if there is one."""
+        self.server.shutdown()
+        self.server.server_close()
+        self.controller.stop()
+        if self.saver is not None:
+            self.saver.stop()
+
+
+def start(
+    *,
+    port: int = 0,
+    state_file: str | None = None,
+    token: str | None = None,
+    config: SandboxConfig | None = None,
+) -> RunningSandbox:
+    """Start a sandbox cluster on 127.0.0.1:``port`` (0: any free port) in the background."""
+    store = Store()
+    if state_file:
+        state.load(store, state_file)
+    api = Api(store)
+    ensure_cluster_basics(api)
+    controller = Controller(api, config or SandboxConfig())
+    server = SandboxHTTPServer(("127.0.0.1", port), api, token)
+    saver = state.StateSaver(store, state_file) if state_file else None
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="sandbox-http", daemon=True
+    )
+    thread.start()
+    controller.start()
+    if saver is not None:
+        saver.start()
+    return RunningSandbox(server, store, controller, token, saver, thread)
