@@ -80,6 +80,17 @@ class TokenStore:
         self._timeout = timeout
         self._lock = threading.Lock()
         self._tokens: dict[frozenset[str], tuple[str, float]] = {}
+        self._fetching: dict[frozenset[str], threading.Lock] = {}
+
+    def get(
+        self, challenge: dict[str, str], scopes: Iterable[str], credentials: Credentials | None
+    ) -> str:
+        """A cached token for ``scopes``, or a new one; concurrent callers share one fetch."""
+        key = frozenset(scopes)
+        with self._lock:
+            fetch_lock = self._fetching.setdefault(key, threading.Lock())
+        with fetch_lock:
+            return self.cached(key) or self.fetch(challenge, key, credentials)
 
     def cached(self, scopes: Iterable[str]) -> str | None:
         """A still-valid token for exactly these scopes, if we have one."""

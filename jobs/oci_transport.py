@@ -160,6 +160,7 @@ class RegistryClient:
     def _send_authenticated(
         self, method: str, path: str, scopes: tuple[str, ...], image: str | None, kwargs: dict
     ) -> requests.Response:
+        kwargs = dict(kwargs)
         headers = dict(kwargs.pop("headers", None) or {})
         sent_auth = self._authorization(scopes)
         resp = self._send(method, path, headers, sent_auth, image, kwargs)
@@ -209,9 +210,7 @@ class RegistryClient:
                 self.credentials.username, self.credentials.password
             )
         if mode == "bearer":
-            token = self.tokens.cached(scopes)
-            if token is None:
-                token = self.tokens.fetch(self._challenge, scopes, self.credentials)
+            token = self.tokens.get(self._challenge, scopes, self.credentials)
             return f"Bearer {token}"
         return None
 

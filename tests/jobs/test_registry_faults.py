@@ -1,0 +1,85 @@
+"""Copies through fault-injecting proxies, and against registries that always fail."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+import requests
+
+from jobs.registry import RegistryError, RetryPolicy, copy_image
+from sandbox.images import push_demo_image
+
+ACCEPT = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json"
+
+
+@pytest.mark.timeout(120)
+def test_copy_succeeds_through_503s_and_dropped_connections(registry, second_registry, fault_proxy):
+    repo = f"faults/app-{uuid.uuid4().hex[:8]}"
+    digest = push_demo_image(
+        registry.address,
+        repo,
+        "1",
+        platforms=("linux/amd64", "linux/arm64"),
+        layer_sizes=(300_000, 200_000, 1000),
+    )
+    source_proxy, target_proxy = fault_proxy(registry.address), fault_proxy(second_registry.address)
+    result = copy_image(
+        f"{source_proxy.address}/{repo}:1",
+        f"{target_proxy.address}/{repo}:1",
+        retry=RetryPolicy(attempts=5, backoff=0.01),
+    )
+
+    assert result.digest == digest
+    served = requests.get(
+        f"http://{second_registry.address}/v2/{repo}/manifests/1", headers={"Accept": ACCEPT}
+    )
+    assert served.status_code == 200
+    assert served.headers["Docker-Content-Digest"] == digest
+    for child in served.json()["manifests"]:
+        manifest = requests.get(
+            f"http://{second_registry.address}/v2/{repo}/manifests/{child['digest']}",
+            headers={"Accept": ACCEPT},
+        ).json()
+        for blob in [manifest["config"], *manifest["layers"]]:
+            got = requests.head(
+                f"http://{second_registry.address}/v2/{repo}/blobs/{blob['digest']}"
+            )
+            assert got.status_code == 200
+    assert source_proxy.faults["drop"] > 0 and source_proxy.faults["503"] > 0
+    assert target_proxy.faults["drop"] > 0 and target_proxy.faults["503"] > 0
+
+
+@pytest.mark.timeout(60)
+def test_registry_that_always_answers_500_fails_clearly_after_bounded_retries(
+    registry, stub_registry
+):
+    stub = stub_registry(500)
+    policy = RetryPolicy(attempts=4, backoff=0.05)
+    started = time.monotonic()
+    with pytest.raises(RegistryError) as info:
+        copy_image(
+            f"{stub.address}/team/app:1",
+            f"{registry.address}/team/app:1",
+            src_plain_http=True,
+            retry=policy,
+        )
+    message = str(info.value)
+    assert stub.hits == policy.attempts
+    assert time.monotonic() - started < 10
+    assert f"registry {stub.address} answered HTTP 500" in message
+    assert f"{stub.address}/team/app:1" in message
+    assert "gave up after 4 attempts" in message
+
+
+@pytest.mark.parametrize("status", [400, 403, 404])
+def test_other_client_errors_are_not_retried(registry, stub_registry, status):
+    stub = stub_registry(status)
+    with pytest.raises(RegistryError) as info:
+        copy_image(
+            f"{stub.address}/team/app:1", f"{registry.address}/team/app:1", src_plain_http=True
+        )
+    assert stub.hits == 1
+    assert str(status) in str(info.value)
+    assert stub.address in str(info.value)
