@@ -166,3 +166,74 @@ def _wait_http(url: str, ok: tuple[int, ...], timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{url} did not answer {ok} in {timeout}s")
         time.sleep(0.05)
+
+
+@dataclass
+class DockerdService(Service):
+    """A dockerd child process; ``base_url`` is its ``unix://`` socket."""
+
+    rundir: Path | None = None
+
+    @property
+    def base_url(self) -> str:
+        return self.extra["base_url"]
+
+    def stop(self, timeout: float = 30.0) -> None:
+        super().stop(timeout)
+        if self.rundir is not None:
+            shutil.rmtree(self.rundir, ignore_errors=True)
+
+
+def start_dockerd(workdir: Path, timeout: float = 60.0) -> DockerdService:
+    """A private Docker daemon (vfs storage, no iptables, no bridge) with its own roots.
+
+    Runs as root, starts its own containerd, and listens on a unix socket under
+    a short /tmp directory (socket paths must stay under ~100 characters).
+    Registries on 127.0.0.0/8 are insecure by default for it, so plain-HTTP
+    test registries work without configuration.
+    """
+    import tempfile
+
+    binary = require_program("/usr/sbin/dockerd", "docker.io")
+    rundir = Path(tempfile.mkdtemp(prefix="slw-dk-", dir="/tmp"))
+    socket_path = rundir / "d.sock"
+    data_root = workdir / "data-root"
+    data_root.mkdir(parents=True, exist_ok=True)
+    args = [
+        binary,
+        "--storage-driver=vfs",
+        "--iptables=false",
+        "--bridge=none",
+        "--data-root", str(data_root),
+        "--exec-root", str(rundir / "exec"),
+        "-H", f"unix://{socket_path}",
+        "--pidfile", str(rundir / "dockerd.pid"),
+    ]  # fmt: skip
+    env = {**os.environ, "DOCKER_CONFIG": str(workdir / "docker-config")}
+    proc = _spawn(args, workdir, "dockerd.log", env=env)
+    service = DockerdService(
+        "dockerd", proc, 0, workdir, {"base_url": f"unix://{socket_path}"}, rundir=rundir
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            service.stop()
+            log = (workdir / "dockerd.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"dockerd exited with {proc.returncode}:\n{log}")
+        if socket_path.exists() and _dockerd_answers(socket_path):
+            return service
+        if time.monotonic() > deadline:
+            service.stop()
+            raise TimeoutError(f"dockerd did not answer on {socket_path} in {timeout}s")
+        time.sleep(0.1)
+
+
+def _dockerd_answers(socket_path: Path) -> bool:
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(1)
+            sock.connect(str(socket_path))
+            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            return b" 200 " in sock.recv(64)
+    except OSError:
+        return False

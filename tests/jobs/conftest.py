@@ -43,6 +43,14 @@ def token_registry(tmp_path_factory, token_service):
     svc.stop()
 
 
+@pytest.fixture(scope="session")
+def dockerd(tmp_path_factory):
+    """A private dockerd (vfs, no iptables, no bridge) under a tmp dir; stopped after."""
+    daemon = services.start_dockerd(tmp_path_factory.mktemp("dockerd"))
+    yield daemon
+    daemon.stop()
+
+
 class _Server:
     """A ThreadingHTTPServer on 127.0.0.1 running in a daemon thread."""
 
