@@ -159,14 +159,24 @@ def _environ_of(pid: int) -> dict[str, str]:
     return {k.decode(errors="replace"): v.decode(errors="replace") for k, _, v in pairs}
 
 
+def _started_here(pid: int) -> bool:
+    if _environ_of(pid).get(MARK) == str(RUN_DIR):
+        return True
+    # redis-server rewrites its environment block (for its process title): look at its cwd.
+    try:
+        cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+    except OSError:
+        return False
+    return cwd == RUN_DIR or RUN_DIR in cwd.parents
+
+
 def leftover_pids() -> list[int]:
     """Processes started by an earlier stack of this checkout that was killed hard."""
     own = os.getpid()
     found = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != own:
-            if _environ_of(int(entry.name)).get(MARK) == str(RUN_DIR):
-                found.append(int(entry.name))
+        if entry.name.isdigit() and int(entry.name) != own and _started_here(int(entry.name)):
+            found.append(int(entry.name))
     return found
 
 
