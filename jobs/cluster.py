@@ -100,17 +100,18 @@ class ClusterConnection:
             if access.in_cluster:
                 k8s_config.load_incluster_config(client_configuration=configuration)
             else:
+                parsed = _parse_kubeconfig(access.kubeconfig or "")
                 # Certificates from the kubeconfig go to 0600 files in a 0700
                 # directory of our own, removed again by close().
                 self._private_dir = tempfile.mkdtemp(prefix="slipway-kube-")
                 k8s_config.load_kube_config_from_dict(
-                    _parse_kubeconfig(access.kubeconfig or ""),
+                    parsed,
                     context=access.context,
                     client_configuration=configuration,
                     persist_config=False,
                     temp_file_path=self._private_dir,
                 )
-        except (ConfigException, ValueError, KeyError, TypeError) as exc:
+        except (ConfigException, ValueError, KeyError, TypeError, OSError) as exc:
             self.close()
             raise ClusterConfigInvalid(f"cannot use the cluster's kubeconfig: {exc}") from exc
         self.server: str = configuration.host

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import glob
+import os
 import socket
+import stat
+import tempfile
 
 import pytest
 
@@ -62,3 +67,42 @@ def test_closed_port_is_unreachable_and_names_the_server():
         cluster.server_version(access)
     assert server in str(info.value)
     assert "t0ken" not in str(info.value)
+
+
+def _private_dirs() -> set[str]:
+    return set(glob.glob(os.path.join(tempfile.gettempdir(), "slipway-kube-*")))
+
+
+@pytest.mark.timeout(30)
+def test_certificate_files_are_private_and_removed_afterwards():
+    pem = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    data = pem.decode()
+    with_ca = f'cluster: {{certificate-authority-data: "{data}", server: "https'
+    text = _kubeconfig(f"https://127.0.0.1:{_closed_port()}").replace(
+        'cluster: {server: "https', with_ca
+    )
+    access = cluster.ClusterAccess(kubeconfig=text)
+    before = _private_dirs()
+
+    with cluster.connect(access) as conn:
+        written = _private_dirs() - before
+        assert len(written) == 1
+        (private,) = written
+        assert stat.S_IMODE(os.stat(private).st_mode) == 0o700
+        files = os.listdir(private)
+        assert files, "the CA certificate should be in the private directory"
+        assert stat.S_IMODE(os.stat(os.path.join(private, files[0])).st_mode) == 0o600
+        assert conn.server.startswith("https://127.0.0.1:")
+
+    assert _private_dirs() == before
+    with pytest.raises(cluster.ClusterError):
+        cluster.server_version(access)
+    assert _private_dirs() == before
+
+
+def test_failed_kubeconfigs_leave_no_private_directory():
+    before = _private_dirs()
+    for text in ["::: not yaml :::\n\t- [", "just a string", "{}"]:
+        with pytest.raises(cluster.ClusterConfigInvalid):
+            cluster.server_version(cluster.ClusterAccess(kubeconfig=text))
+    assert _private_dirs() == before
