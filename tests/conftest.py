@@ -39,3 +39,31 @@ def auth_registry(tmp_path_factory):
     )
     yield svc
     svc.stop()
+
+
+@pytest.fixture(scope="session")
+def sandbox_cluster(tmp_path_factory):
+    """A sandbox Kubernetes cluster (sandbox.kube) with quick rollouts, for the session."""
+    from sandbox.kube import server
+    from sandbox.kube.config import SandboxConfig
+
+    cluster = server.start(
+        state_file=str(tmp_path_factory.mktemp("sandbox-cluster") / "state.json"),
+        config=SandboxConfig(rollout_seconds=0.3),
+    )
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def migrated_db(tmp_path_factory):
+    """A SQLite file with the real migrations applied; tests copy it."""
+    from flask_migrate import upgrade
+
+    from webapp import create_app
+
+    path = tmp_path_factory.mktemp("template-db") / "template.sqlite"
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}"})
+    with app.app_context():
+        upgrade()
+    return path

@@ -8,7 +8,8 @@ import signal
 import threading
 
 from sandbox.kube.config import SandboxConfig
-from sandbox.kube.seed import seed_from_yaml
+from sandbox.kube.demo import demo_documents
+from sandbox.kube.seed import load_yaml_documents
 from sandbox.kube.server import start
 
 
@@ -20,6 +21,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state", help="JSON state file, loaded at start and kept up to date")
     parser.add_argument("--kubeconfig", help="write a kubeconfig for the sandbox here")
     parser.add_argument("--seed", help="multi-document YAML of objects to create if missing")
+    parser.add_argument(
+        "--demo-registry",
+        metavar="HOST:PORT",
+        help="create the demo's namespaces and workloads, images from here",
+    )
     parser.add_argument("--rollout-seconds", type=float, default=SandboxConfig.rollout_seconds)
     parser.add_argument(
         "--no-registry-check",
@@ -31,13 +37,16 @@ def main(argv: list[str] | None = None) -> None:
     config = SandboxConfig(
         rollout_seconds=args.rollout_seconds, check_registries=not args.no_registry_check
     )
-    sandbox = start(port=args.port, state_file=args.state, config=config)
-    if args.seed:
-        created = seed_from_yaml(sandbox.controller.api, args.seed)
-        logging.info("seeded %d objects from %s", created, args.seed)
-    if args.kubeconfig:
-        sandbox.write_kubeconfig(args.kubeconfig)
-        logging.info("kubeconfig written to %s", args.kubeconfig)
+    seed = load_yaml_documents(args.seed) if args.seed else []
+    if args.demo_registry:
+        seed += demo_documents(args.demo_registry)
+    sandbox = start(
+        port=args.port,
+        state_file=args.state,
+        config=config,
+        seed=seed,
+        kubeconfig=args.kubeconfig,
+    )
     logging.info("sandbox cluster listening on %s", sandbox.url)
     stopped = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

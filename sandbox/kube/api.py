@@ -92,7 +92,8 @@ class Api:
             raise errors.bad_request(
                 f"the kind of the provided object ({kind}) does not match {res.kind}"
             )
-        meta = body.setdefault("metadata", {}) or {}
+        # Go's omitempty: zero values (as protobuf decoding yields) mean "not set".
+        meta = {k: v for k, v in (body.get("metadata") or {}).items() if v not in ("", 0, None)}
         body["metadata"] = meta
         if res.namespaced:
             if meta.get("namespace") and meta["namespace"] != namespace:

@@ -169,7 +169,8 @@ def apply(current: dict | None, applied: dict, manager: str, force: bool) -> dic
     if mine is not None:
         still_owned = set().union(*other_paths.values()) if other_paths else set()
         dropped = from_fields_v1(mine.get("fieldsV1") or {}) - new_paths - still_owned
-        for path in sorted(dropped, key=len, reverse=True):
+        # Whole list elements first, while their key fields can still find them.
+        for path in sorted(dropped, key=lambda p: (p[-1] != ".", -len(p))):
             _remove_at(result, path)
     if force:
         for entry in others:

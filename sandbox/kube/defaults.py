@@ -70,6 +70,14 @@ def _job(obj: dict) -> None:
     spec.setdefault("completionMode", "NonIndexed")
     spec.setdefault("suspend", False)
     _template(spec, restart_policy="Never")
+    uid = obj["metadata"].get("uid")
+    if uid and not spec.get("manualSelector"):
+        name = obj["metadata"]["name"]
+        spec.setdefault("selector", {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}})
+        labels = spec["template"]["metadata"].setdefault("labels", {})
+        for key, value in (("controller-uid", uid), ("job-name", name)):
+            labels.setdefault(key, value)
+            labels.setdefault(f"batch.kubernetes.io/{key}", value)
 
 
 def _service(obj: dict) -> None:
@@ -86,7 +94,8 @@ def _service(obj: dict) -> None:
 
 
 def _secret(obj: dict) -> None:
-    obj.setdefault("type", "Opaque")
+    if not obj.get("type"):
+        obj["type"] = "Opaque"
     string_data = obj.pop("stringData", None) or {}
     if string_data:
         data = obj.setdefault("data", {}) or {}

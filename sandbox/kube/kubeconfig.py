@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -26,10 +27,15 @@ def kubeconfig_text(url: str, token: str | None = None, name: str = "sandbox") -
 
 
 def write_kubeconfig(path: str | os.PathLike, text: str) -> str:
-    """Write ``text`` to ``path`` readable by the owner only; returns the path."""
+    """Write ``text`` to ``path`` (atomically, owner-only); returns the path."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise
     return str(target)

@@ -66,12 +66,15 @@ def ensure_cluster_basics(api: Api) -> None:
     _create_missing(api, NODE)
 
 
-def seed_from_yaml(api: Api, path: str | Path) -> int:
-    """Create the objects of a multi-document YAML file that do not exist yet.
+def seed_documents(api: Api, docs: list[dict]) -> int:
+    """Create the objects that do not exist yet, namespaces first; returns how many.
 
-    Namespaces go first. Returns how many objects were created; objects that
-    already exist (e.g. kept in the state file) are left as they are.
+    Objects that already exist (e.g. kept in the state file) are left as they are.
     """
-    docs = [d for d in yaml.safe_load_all(Path(path).read_text()) if d]
-    docs.sort(key=lambda d: d.get("kind") != "Namespace")
-    return sum(_create_missing(api, doc) for doc in docs)
+    ordered = sorted((d for d in docs if d), key=lambda d: d.get("kind") != "Namespace")
+    return sum(_create_missing(api, doc) for doc in ordered)
+
+
+def load_yaml_documents(path: str | Path) -> list[dict]:
+    """The objects of a multi-document YAML file."""
+    return [d for d in yaml.safe_load_all(Path(path).read_text()) if d]

@@ -19,7 +19,7 @@ from sandbox.kube.config import SandboxConfig
 from sandbox.kube.controller import Controller
 from sandbox.kube.kubeconfig import kubeconfig_text, write_kubeconfig
 from sandbox.kube.resources import Resource
-from sandbox.kube.seed import ensure_cluster_basics
+from sandbox.kube.seed import ensure_cluster_basics, seed_documents
 from sandbox.kube.store import Store
 from sandbox.kube.tables import as_table, wants_table
 from sandbox.kube.watch import watch_events
@@ -56,7 +56,11 @@ def decode_body(content_type: str, raw: bytes) -> object:
                 "the body of the request was in an unknown "
                 "format - accepted media types include: application/json, application/yaml",
             ) from None
-        return protobuf.decode(raw)
+        try:
+            return protobuf.decode(raw)
+        except ValueError as exc:
+            # 415 makes client-go retry the request as JSON.
+            raise errors.ApiError(415, "UnsupportedMediaType", str(exc)) from None
     try:
         if media.endswith("yaml"):
             return yaml.safe_load(raw)
@@ -313,7 +317,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache, private")
         self.end_headers()
         self.wfile.flush()
+        table = wants_table(self.headers.get("Accept", ""))
         for event in events:
+            if table and event["type"] != "ERROR":
+                event = {"type": event["type"], "object": as_table(event["object"], res)}
             line = json.dumps(event).encode() + b"\n"
             self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
             self.wfile.flush()
@@ -340,7 +347,7 @@ class SandboxHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], api: Api, token: str | None) -> None:
-        super().__init__(address, Handler)
+        super().__init__(address, Handler, bind_and_activate=False)
         self.api = api
         self.token = token
 
@@ -387,15 +394,31 @@ def start(
     state_file: str | None = None,
     token: str | None = None,
     config: SandboxConfig | None = None,
+    seed: list[dict] | None = None,
+    kubeconfig: str | None = None,
 ) -> RunningSandbox:
-    """Start a sandbox cluster on 127.0.0.1:``port`` (0: any free port) in the background."""
+    """Start a sandbox cluster on 127.0.0.1:``port`` (0: any free port) in the background.
+
+    ``seed`` objects are created before it serves, unless they exist already;
+    ``kubeconfig`` is written before the port accepts connections.
+    """
     store = Store()
     if state_file:
         state.load(store, state_file)
     api = Api(store)
     ensure_cluster_basics(api)
+    seed_documents(api, seed or [])
     controller = Controller(api, config or SandboxConfig())
     server = SandboxHTTPServer(("127.0.0.1", port), api, token)
+    try:
+        server.server_bind()
+        if kubeconfig:
+            url = f"http://127.0.0.1:{server.server_port}"
+            write_kubeconfig(kubeconfig, kubeconfig_text(url, token))
+        server.server_activate()
+    except BaseException:
+        server.server_close()
+        raise
     saver = state.StateSaver(store, state_file) if state_file else None
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="sandbox-http", daemon=True
