@@ -314,3 +314,54 @@ def test_concurrent_image_updates_retry_and_lose_nothing(access, core, namespace
         "r.example/a:15",
         "r.example/b:15",
     ]
+
+
+def _workload(kind: str, name: str, image: str) -> dict:
+    obj = deployment(name, ("c", image))
+    obj["kind"] = kind
+    if kind == "DaemonSet":
+        del obj["spec"]["replicas"]
+    if kind == "StatefulSet":
+        obj["spec"]["serviceName"] = name
+    return obj
+
+
+def test_statefulset_and_daemonset_roll_out_and_fail(access, namespace):
+    objects = [
+        _workload("StatefulSet", "db", "r.example/db:1"),
+        _workload("DaemonSet", "agent", "r.example/agent:1"),
+    ]
+    cluster.apply_manifests(access, namespace, objects)
+    both = [("StatefulSet", "db"), ("DaemonSet", "agent")]
+    done = cluster.wait_for_rollout(access, namespace, both, timeout=20)
+    assert {(d.kind, d.done) for d in done} == {("StatefulSet", True), ("DaemonSet", True)}
+
+    cluster.set_images(access, namespace, both, {"c": "r.example/crashloop-db:2"})
+    with pytest.raises(cluster.RolloutFailed, match="CrashLoopBackOff"):
+        cluster.wait_for_rollout(access, namespace, both, timeout=20)
+
+
+def test_apply_without_force_reports_the_other_field_manager(access, core, namespace):
+    cluster.apply_manifests(access, namespace, [deployment("owned", ("app", "r.example/o:1"))])
+    patch = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "owned"},
+        "spec": {"replicas": 7},
+    }
+    with cluster.connect(access) as conn:
+        conn.request(
+            "PATCH",
+            f"/apis/apps/v1/namespaces/{namespace}/deployments/owned",
+            query=[("fieldManager", "hand-edit"), ("force", "true")],
+            body=patch,
+            content_type="application/apply-patch+yaml",
+            what="a hand edit",
+        )
+
+    with pytest.raises(cluster.ClusterConflict, match="hand-edit"):
+        cluster.apply_manifests(
+            access, namespace, [deployment("owned", ("app", "r.example/o:2"))], force=False
+        )
+    cluster.apply_manifests(access, namespace, [deployment("owned", ("app", "r.example/o:2"))])
+    assert k8s.AppsV1Api(core).read_namespaced_deployment("owned", namespace).spec.replicas == 2

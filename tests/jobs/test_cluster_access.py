@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import glob
+import json
 import os
 import socket
 import stat
 import tempfile
 
 import pytest
+from kubernetes.client.exceptions import ApiException
 
 from jobs import cluster
 
@@ -106,3 +108,27 @@ def test_failed_kubeconfigs_leave_no_private_directory():
         with pytest.raises(cluster.ClusterConfigInvalid):
             cluster.server_version(cluster.ClusterAccess(kubeconfig=text))
     assert _private_dirs() == before
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "hint"),
+    [
+        (401, cluster.ClusterUnauthorized, "kubeconfig"),
+        (403, cluster.ClusterForbidden, "RBAC"),
+        (404, cluster.ClusterNotFound, "not found"),
+        (409, cluster.ClusterConflict, "retry"),
+        (500, cluster.ClusterError, "HTTP 500"),
+    ],
+)
+def test_api_errors_map_to_specific_errors_with_the_server_message(status, error, hint):
+    body = json.dumps({"kind": "Status", "message": 'deployments.apps "web" is the detail'})
+    exc = ApiException(status=status, reason="Reason")
+    exc.body = body
+
+    mapped = cluster.api_error(exc, "https://k.example:6443", "updating Deployment 'web'")
+
+    assert type(mapped) is error
+    text = str(mapped)
+    assert "https://k.example:6443" in text
+    assert "is the detail" in text
+    assert hint in text
