@@ -8,6 +8,7 @@ the namespace and the object, so a release engineer knows what to fix.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -24,7 +25,6 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
-from kubernetes.config import kube_config
 from kubernetes.config.config_exception import ConfigException
 
 #: Seconds for connecting to and reading from the API server on each request.
@@ -104,18 +104,20 @@ class ClusterConnection:
                 # Certificates from the kubeconfig go to 0600 files in a 0700
                 # directory of our own, removed again by close().
                 self._private_dir = tempfile.mkdtemp(prefix="slipway-kube-")
+                _write_credential_files(parsed, self._private_dir)
                 k8s_config.load_kube_config_from_dict(
                     parsed,
                     context=access.context,
                     client_configuration=configuration,
                     persist_config=False,
-                    temp_file_path=self._private_dir,
                 )
         except (ConfigException, ValueError, KeyError, TypeError, OSError) as exc:
             self.close()
             raise ClusterConfigInvalid(f"cannot use the cluster's kubeconfig: {exc}") from exc
         self.server: str = configuration.host
         self.api = k8s.ApiClient(configuration)
+        #: API resource lists by base path (``/apis/apps/v1``), filled on demand.
+        self.discovery: dict[str, dict] = {}
 
     def close(self) -> None:
         """Close the HTTP pool and remove any credential files written for it."""
@@ -123,9 +125,6 @@ class ClusterConnection:
         if api is not None:
             api.close()
         if self._private_dir:
-            for key, path in list(kube_config._temp_files.items()):
-                if path.startswith(self._private_dir + os.sep):
-                    del kube_config._temp_files[key]
             shutil.rmtree(self._private_dir, ignore_errors=True)
             self._private_dir = None
 
@@ -172,6 +171,31 @@ class ClusterConnection:
             response.read()
             answer_type = "bytearray" if raw else "object"
             return self.api.response_deserialize(response, {"2XX": answer_type}).data
+
+
+_CREDENTIAL_DATA = {
+    "clusters": ("cluster", ("certificate-authority",)),
+    "users": ("user", ("client-certificate", "client-key")),
+}
+
+
+def _write_credential_files(kubeconfig: dict, directory: str) -> None:
+    """Move ``*-data`` certificates and keys into 0600 files under ``directory``.
+
+    The client library would otherwise write them to a process-wide cache of
+    temp files shared between connections and kept until the process exits.
+    """
+    for section, (inner, keys) in _CREDENTIAL_DATA.items():
+        for entry in kubeconfig.get(section) or []:
+            settings = (entry or {}).get(inner) or {}
+            for key in keys:
+                data = settings.pop(f"{key}-data", None)
+                if data is None:
+                    continue
+                fd, path = tempfile.mkstemp(dir=directory)
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(base64.standard_b64decode(data))
+                settings[key] = path
 
 
 def _parse_kubeconfig(text: str) -> dict:
@@ -313,7 +337,7 @@ def _api_base(api_version: str) -> str:
 
 def _resource(conn: ClusterConnection, api_version: str, kind: str) -> _ResourceInfo:
     """Find the REST resource serving ``kind`` through discovery (cached per connection)."""
-    cache: dict[str, dict] = conn.__dict__.setdefault("_discovery", {})
+    cache = conn.discovery
     base = _api_base(api_version)
     if base not in cache:
         try:
@@ -482,7 +506,8 @@ def _set_workload_images(
     attempts: int,
 ) -> AppliedObject:
     what = _describe(kind, name, namespace)
-    for attempt in range(1, attempts + 1):
+    attempt = 1
+    while True:
         obj = _get_workload(conn, namespace, kind, name)
         matched = [c for c in _containers(obj) if c.get("name") in images]
         if not matched:
@@ -500,14 +525,14 @@ def _set_workload_images(
                 query=[("fieldManager", FIELD_MANAGER)],
                 what=f"updating the images of {what}",
             )
-        except ClusterConflict:
-            if attempt == attempts:
-                raise
+        except ClusterConflict as exc:
+            if attempt >= attempts:
+                raise ClusterConflict(f"{exc} (gave up after {attempts} attempts)") from exc
             time.sleep(0.05 * attempt)
+            attempt += 1
             continue
         meta = result.get("metadata", {})
         return AppliedObject(obj["apiVersion"], kind, name, namespace, meta.get("generation"))
-    raise AssertionError("unreachable")
 
 
 # --- rollouts ---------------------------------------------------------------

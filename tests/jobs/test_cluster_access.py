@@ -101,6 +101,12 @@ def test_certificate_files_are_private_and_removed_afterwards():
         cluster.server_version(access)
     assert _private_dirs() == before
 
+    # Two connections with the same certificate must not share (and delete) one file.
+    with cluster.connect(access) as second:
+        with cluster.connect(access) as first:
+            assert first.api.configuration.ssl_ca_cert != second.api.configuration.ssl_ca_cert
+        assert os.path.exists(second.api.configuration.ssl_ca_cert)
+
 
 def test_failed_kubeconfigs_leave_no_private_directory():
     before = _private_dirs()
