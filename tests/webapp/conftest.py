@@ -6,29 +6,21 @@ import re
 import shutil
 
 import pytest
-from flask_migrate import upgrade
+from werkzeug.security import generate_password_hash
 
 from webapp import create_app
 from webapp.extensions import db
 from webapp.models import Role, User
 
 PASSWORD = "correct-horse-battery"
+# A cheap hash keeps sign-in fast in tests; production uses werkzeug's default (scrypt).
+PASSWORD_HASH = generate_password_hash(PASSWORD, "pbkdf2:sha256:1000")
 ROLES = {
     "admin": Role.ADMIN,
     "release": Role.RELEASE_ENGINEER,
     "tester": Role.TEST_ENGINEER,
     "viewer": Role.VIEWER,
 }
-
-
-@pytest.fixture(scope="session")
-def migrated_db(tmp_path_factory, redis_service):
-    """Run the real migrations once; tests copy the resulting file."""
-    path = tmp_path_factory.mktemp("template-db") / "template.sqlite"
-    app = create_app(_config(tmp_path_factory.mktemp("instance"), path, redis_service))
-    with app.app_context():
-        upgrade()
-    return path
 
 
 def _config(instance, db_path, redis_service, **extra) -> dict:
@@ -56,8 +48,7 @@ def app(app_config, redis_service):
     app = create_app(app_config)
     with app.app_context():
         for username, role in ROLES.items():
-            user = User(username=username, role=role)
-            user.set_password(PASSWORD)
+            user = User(username=username, role=role, password_hash=PASSWORD_HASH)
             db.session.add(user)
         db.session.commit()
     from redis import Redis

@@ -3,6 +3,7 @@
 from flask import abort, flash, redirect, render_template, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
+from wtforms.fields.choices import SelectChoice
 
 from webapp.audit.services import record
 from webapp.auth.access import admin_required
@@ -20,9 +21,9 @@ from webapp.models import (
 )
 
 
-def _cluster_choices() -> list[tuple[int, str]]:
+def _cluster_choices() -> list[SelectChoice]:
     clusters = db.session.scalars(select(Cluster).order_by(Cluster.name)).all()
-    return [(0, "— no cluster —")] + [(c.id, c.name) for c in clusters]
+    return [SelectChoice(0, "— no cluster —")] + [SelectChoice(c.id, c.name) for c in clusters]
 
 
 def _apply(form: EnvironmentForm, item: Environment) -> None:

@@ -13,6 +13,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from webapp.catalog.validation import (
@@ -102,7 +103,7 @@ class ProjectForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=128)])
     kind = SelectField(
         "Kind",
-        choices=[(kind.value, kind.label) for kind in ProjectKind],
+        choices=[SelectChoice(kind.value, kind.label) for kind in ProjectKind],
         validators=[DataRequired()],
     )
     description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])

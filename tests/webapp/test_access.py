@@ -1,0 +1,111 @@
+"""Every route x every role: who gets 200, a redirect, or 403."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.webapp.catalog_fixtures import make_catalog
+from tests.webapp.conftest import ROLES
+
+ALL = set(ROLES)
+ADMIN = {"admin"}
+
+# (method, url template, roles allowed, status for allowed roles)
+MATRIX = [
+    ("GET", "/", ALL, 200),
+    ("GET", "/catalog/", ALL, 200),
+    ("GET", "/catalog/clusters/", ALL, 200),
+    ("GET", "/catalog/clusters/{cluster_id}", ALL, 200),
+    ("GET", "/catalog/clusters/new", ADMIN, 200),
+    ("GET", "/catalog/clusters/{cluster_id}/edit", ADMIN, 200),
+    ("POST", "/catalog/clusters/{cluster_id}/delete", ADMIN, 302),
+    ("POST", "/catalog/clusters/{cluster_id}/test", ADMIN, 302),
+    ("GET", "/catalog/registries/", ALL, 200),
+    ("GET", "/catalog/registries/{registry_id}", ALL, 200),
+    ("GET", "/catalog/registries/new", ADMIN, 200),
+    ("GET", "/catalog/registries/{registry_id}/edit", ADMIN, 200),
+    ("POST", "/catalog/registries/{registry_id}/delete", ADMIN, 302),
+    ("POST", "/catalog/registries/{registry_id}/test", ADMIN, 302),
+    ("GET", "/catalog/projects/", ALL, 200),
+    ("GET", "/catalog/projects/{project_id}", ALL, 200),
+    ("GET", "/catalog/projects/new", ADMIN, 200),
+    ("GET", "/catalog/projects/{project_id}/edit", ADMIN, 200),
+    ("POST", "/catalog/projects/{project_id}/delete", ADMIN, 302),
+    ("GET", "/catalog/projects/{project_id}/services/new", ADMIN, 200),
+    ("GET", "/catalog/projects/{project_id}/environments/new", ADMIN, 200),
+    ("GET", "/catalog/services/{service_id}", ALL, 200),
+    ("GET", "/catalog/services/{service_id}/chart.tgz", ALL, 404),
+    ("GET", "/catalog/services/{service_id}/edit", ADMIN, 200),
+    ("POST", "/catalog/services/{service_id}/delete", ADMIN, 302),
+    ("GET", "/catalog/environments/{environment_id}", ALL, 200),
+    ("GET", "/catalog/environments/{environment_id}/edit", ADMIN, 200),
+    ("POST", "/catalog/environments/{environment_id}/delete", ADMIN, 302),
+    ("GET", "/catalog/environments/{environment_id}/services/{service_id}", ADMIN, 200),
+    ("GET", "/jobs/", ALL, 200),
+    ("GET", "/jobs/{job_run_id}", ALL, 200),
+    ("GET", "/jobs/{job_run_id}/status", ALL, 200),
+    ("GET", "/audit/", ADMIN, 200),
+    ("POST", "/auth/logout", ALL, 302),
+]
+PUBLIC = {"/auth/login", "/healthz", "/static/<path:filename>"}
+
+
+@pytest.mark.parametrize("role", [None, *ROLES])
+@pytest.mark.parametrize("method,url,allowed,status", MATRIX)
+def test_access(app, client, auth, role, method, url, allowed, status):
+    ids = make_catalog(app)
+    if role:
+        auth.login(role)
+    response = client.open(url.format(**vars(ids)), method=method)
+    if role is None:
+        assert response.status_code == 302
+        assert "/auth/login" in response.headers["Location"]
+    elif role in allowed:
+        assert response.status_code == status, response.get_data(as_text=True)[:400]
+    else:
+        assert response.status_code == 403
+        assert "Not allowed" in response.get_data(as_text=True)
+
+
+def test_matrix_covers_every_route(app):
+    """A new route must be added to the matrix above."""
+    import re
+
+    covered = {re.sub(r"\{(\w+)\}", "*", url) for _, url, _, _ in MATRIX}
+    routes = {re.sub(r"<[^>]+>", "*", rule.rule) for rule in app.url_map.iter_rules()}
+    public = {re.sub(r"<[^>]+>", "*", url) for url in PUBLIC}
+    assert routes - public - covered == set()
+
+
+def test_public_pages_need_no_sign_in(client):
+    assert client.get("/auth/login").status_code == 200
+    assert client.get("/healthz").json == {"status": "ok"}
+    assert client.get("/static/css/slipway.css").status_code == 200
+
+
+def test_post_without_csrf_token_is_refused(app_config, app):
+    from webapp import create_app
+
+    strict = create_app({**app_config, "WTF_CSRF_ENABLED": True})
+    client = strict.test_client()
+    response = client.post("/auth/login", data={"username": "admin", "password": "x"})
+    assert response.status_code == 400
+    assert "Reload the page" in response.get_data(as_text=True)
+
+
+def test_csrf_token_lets_the_form_through(app_config, app):
+    import re
+
+    from tests.webapp.conftest import PASSWORD
+    from webapp import create_app
+
+    strict = create_app({**app_config, "WTF_CSRF_ENABLED": True})
+    client = strict.test_client()
+    page = client.get("/auth/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    response = client.post(
+        "/auth/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token}
+    )
+    assert response.status_code == 302
+    # a state-changing request without the token is refused even when signed in
+    assert client.post("/auth/logout").status_code == 400
