@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import random
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -65,6 +68,25 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+@functools.cache
+def _probe_context() -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def speaks_tls(host: str, timeout: float) -> bool:
+    """True if ``host[:port]`` completes a TLS handshake (certificate not checked)."""
+    name, _, port = host.rpartition(":") if ":" in host.strip("[]") else (host, "", "443")
+    try:
+        with socket.create_connection((name.strip("[]"), int(port or 443)), timeout=timeout) as raw:
+            with _probe_context().wrap_socket(raw, server_hostname=name.strip("[]")):
+                return True
+    except (OSError, ssl.SSLError):
+        return False
+
+
 class RegistryClient:
     """Authenticated, retrying HTTP access to one registry's ``/v2/`` API.
 
@@ -111,12 +133,10 @@ class RegistryClient:
         if self._plain_http:
             return f"http://{self.host}"
         if self._plain_http is None and is_loopback(self.host):
-            try:
-                self.session.get(f"https://{self.host}/v2/", verify=False, timeout=self.timeout)
-                self._verify = False
+            if speaks_tls(self.host, self.timeout):
+                self._verify = False  # Docker skips verification for insecure registries
                 return f"https://{self.host}"
-            except requests.RequestException:
-                return f"http://{self.host}"
+            return f"http://{self.host}"
         return f"https://{self.host}"
 
     @property
