@@ -16,14 +16,22 @@ import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
+from sandbox.kube.errors import ApiError
+
 MAGIC = b"k8s\x00"
 CONTENT_TYPE = "application/vnd.kubernetes.protobuf"
 
 _VARINT, _FIXED64, _BYTES, _FIXED32 = 0, 1, 2, 5
 
 
-class ProtobufError(ValueError):
-    """The body is not a protobuf object this emulator can read."""
+class ProtobufError(ApiError, ValueError):
+    """The body is not a protobuf object this emulator can read (answered as a Status)."""
+
+    def __init__(self, message: str, *, unsupported: bool = False) -> None:
+        if unsupported:
+            super().__init__(415, "UnsupportedMediaType", message)
+        else:
+            super().__init__(400, "BadRequest", f"unable to decode the protobuf body: {message}")
 
 
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:
@@ -233,12 +241,15 @@ def decode(body: bytes) -> dict:
         elif number == 3:
             encoding = _text(value)
     if encoding:
-        raise ProtobufError(f"protobuf content encoding {encoding!r} is not supported")
+        raise ProtobufError(
+            f"protobuf content encoding {encoding!r} is not supported", unsupported=True
+        )
     decoder = _DECODERS.get(kind)
     if decoder is None:
         raise ProtobufError(
             f"the sandbox decodes protobuf only for {', '.join(sorted(_DECODERS))}; "
-            f"send {kind or 'this object'} ({api_version or 'unknown version'}) as JSON"
+            f"send {kind or 'this object'} ({api_version or 'unknown version'}) as JSON",
+            unsupported=True,
         )
     obj = decoder(raw)
     if kind != "DeleteOptions" and api_version:

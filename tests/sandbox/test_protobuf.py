@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+import requests
 
 from sandbox.kube import protobuf
 
@@ -131,8 +132,26 @@ def test_negative_int64_is_decoded_as_negative():
 
 
 def test_other_kinds_are_refused_with_a_clear_message():
-    with pytest.raises(protobuf.ProtobufError, match="ConfigMap.*as JSON"):
+    with pytest.raises(protobuf.ProtobufError, match="ConfigMap.*as JSON") as info:
         protobuf.decode(_envelope("v1", "ConfigMap", b""))
+    assert info.value.code == 415
+
+
+def test_the_sandbox_answers_unsupported_protobuf_with_415():
+    from sandbox.kube import server
+
+    running = server.start()
+    try:
+        answer = requests.post(
+            f"{running.url}/api/v1/namespaces/default/configmaps",
+            data=_envelope("v1", "ConfigMap", _bytes_field(1, _str(1, "cm"))),
+            headers={"Content-Type": "application/vnd.kubernetes.protobuf"},
+            timeout=10,
+        )
+    finally:
+        running.stop()
+    assert answer.status_code == 415
+    assert "as JSON" in answer.json()["message"]
 
 
 @pytest.mark.parametrize(
@@ -140,8 +159,9 @@ def test_other_kinds_are_refused_with_a_clear_message():
     [b'{"kind": "Secret"}', b"k8s\x00" + _varint(1 << 3 | 2) + _varint(50) + b"short"],
 )
 def test_malformed_bodies_raise_protobuf_error(body):
-    with pytest.raises(protobuf.ProtobufError):
+    with pytest.raises(protobuf.ProtobufError) as info:
         protobuf.decode(body)
+    assert info.value.code == 400
 
 
 def test_is_protobuf_reads_the_content_type():
