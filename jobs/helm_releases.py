@@ -65,8 +65,9 @@ class HelmRelease:
     chart_version: str
     app_version: str
     updated: str
-    values: dict[str, Any] = field(default_factory=dict)
-    manifest: str = ""
+    # Values may hold passwords and manifests are long: keep both out of reprs and logs.
+    values: dict[str, Any] = field(default_factory=dict, repr=False)
+    manifest: str = field(default="", repr=False)
 
     @property
     def workloads(self) -> list[tuple[str, str]]:
