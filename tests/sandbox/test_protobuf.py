@@ -169,3 +169,33 @@ def test_is_protobuf_reads_the_content_type():
     assert protobuf.is_protobuf("application/vnd.kubernetes.protobuf; charset=utf-8")
     assert not protobuf.is_protobuf("application/json")
     assert not protobuf.is_protobuf(None)
+
+
+def test_openapi_documents_served_by_the_sandbox():
+    """/openapi/v2 is the hand-encoded gnostic Document; /openapi/v3 indexes real documents."""
+    from sandbox.kube import server
+
+    running = server.start()
+    try:
+        v2 = requests.get(
+            f"{running.url}/openapi/v2",
+            headers={"Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"},
+            timeout=10,
+        )
+        index = requests.get(f"{running.url}/openapi/v3", timeout=10).json()["paths"]
+        documents = {
+            path: requests.get(running.url + entry["serverRelativeURL"], timeout=10)
+            for path, entry in index.items()
+        }
+    finally:
+        running.stop()
+
+    assert v2.headers["Content-Type"] == "application/octet-stream"
+    info = _str(1, "Kubernetes") + _str(2, "v1.30.0")
+    assert v2.content == _str(1, "2.0") + _bytes_field(2, info) + _bytes_field(
+        8, b""
+    ) + _bytes_field(9, b"")
+    assert {"api/v1", "apis/apps/v1", "apis/batch/v1"} <= set(index)
+    for path, answer in documents.items():
+        assert answer.status_code == 200, path
+        assert answer.json()["openapi"].startswith("3.")
