@@ -39,6 +39,21 @@ def random_suffix(length: int = 5) -> str:
     return "".join(random.choices("bcdfghjklmnpqrstvwxz2456789", k=length))
 
 
+def prune_nulls(value: object) -> object:
+    """Drop ``null`` map values, as decoding into Go structs does (``creationTimestamp: null``)."""
+    if isinstance(value, dict):
+        return {k: prune_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [prune_nulls(v) for v in value]
+    return value
+
+
+def _pruned(obj: dict) -> dict:
+    if not isinstance(obj, dict):
+        return obj
+    return {k: v if k == "status" else prune_nulls(v) for k, v in obj.items() if v is not None}
+
+
 class Api:
     """Object semantics on top of a :class:`Store`."""
 
@@ -107,7 +122,7 @@ class Api:
 
     def create(self, res: Resource, namespace: str, body: dict) -> dict:
         """POST: a new object (409 AlreadyExists, 404 for a missing namespace)."""
-        body = copy.deepcopy(body)
+        body = _pruned(copy.deepcopy(body))
         self._check_body(res, body, namespace)
         meta = body["metadata"]
         if not meta.get("name") and meta.get("generateName"):
@@ -159,6 +174,7 @@ class Api:
             return self._store_update(res, current, body, subresource)
 
     def _store_update(self, res: Resource, current: dict, new: dict, subresource: str) -> dict:
+        new = _pruned(new)
         if subresource == "status":
             merged = copy.deepcopy(current)
             merged["status"] = new.get("status", {})
@@ -247,6 +263,13 @@ class Api:
 
     def delete(self, res: Resource, namespace: str, name: str, propagation: str = "") -> dict:
         """DELETE: remove at once; dependents too unless ``propagationPolicy=Orphan``."""
+        if res.kind == "Namespace" and name in ("default", "kube-system", "kube-public"):
+            raise errors.ApiError(
+                403,
+                "Forbidden",
+                f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                {"name": name, "kind": "namespaces"},
+            )
         with self.store.lock:
             gone = self.store.remove(res, namespace, name)
             if gone is None:

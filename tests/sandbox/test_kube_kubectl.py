@@ -280,3 +280,31 @@ def test_statefulset_and_daemonset_rollouts(kubectl, namespace):
     assert any(n.startswith("agent-") for n in names)
     assert {p["spec"]["containers"][0]["image"] for p in pods} == {"example.org/db:2"}
     assert len(pods) == 3
+
+
+@pytest.mark.timeout(60)
+def test_rollout_undo_returns_to_the_previous_replicaset(kubectl, namespace, tmp_path):
+    manifest = tmp_path / "app.yaml"
+    manifest.write_text(APP)
+    ok(kubectl("apply", "-n", namespace, "--validate=false", "-f", str(manifest)))
+    ok(kubectl("rollout", "status", "-n", namespace, "deploy/web", "--timeout=20s"))
+    ok(kubectl("set", "image", "-n", namespace, "deploy/web", "web=example.org/shop/web:2"))
+    ok(kubectl("rollout", "status", "-n", namespace, "deploy/web", "--timeout=20s"))
+    ok(kubectl("rollout", "undo", "-n", namespace, "deploy/web"))
+    ok(kubectl("rollout", "status", "-n", namespace, "deploy/web", "--timeout=20s"))
+    sets = json.loads(ok(kubectl("get", "rs", "-n", namespace, "-o", "json")))["items"]
+    assert len(sets) == 2, "undo reuses the first ReplicaSet instead of making a third"
+    active = [rs for rs in sets if rs["spec"]["replicas"] == 2]
+    assert [rs["spec"]["template"]["spec"]["containers"][0]["image"] for rs in active] == [
+        "example.org/shop/web:1"
+    ]
+    assert active[0]["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+    history = ok(kubectl("rollout", "history", "-n", namespace, "deploy/web"))
+    assert "2 " in history and "3 " in history
+
+
+def test_system_namespaces_cannot_be_deleted(kubectl):
+    refused = kubectl("delete", "namespace", "default")
+    assert refused.returncode != 0
+    assert "this namespace may not be deleted" in refused.stderr
+    assert "default" in ok(kubectl("get", "namespaces"))
