@@ -273,7 +273,7 @@ def unreachable_error(exc: BaseException, server: str, what: str) -> ClusterUnre
 
 
 def server_version(cluster: ClusterAccess) -> str:
-    """The API server's version, e.g. ``v1.30.0``: the "Test connection" check.
+    """The API server's version, e.g. ``v1.30.0`` or ``v1.32.0 (sandbox)``: "Test connection".
 
     ``/version`` is often public, so discovery (``/api``, which needs an
     authenticated user) is read too: bad credentials fail here, not at deploy.
@@ -281,7 +281,11 @@ def server_version(cluster: ClusterAccess) -> str:
     with connect(cluster) as conn:
         info = conn.request("GET", "/version", what="reading the server version")
         conn.request("GET", "/api", what="checking the credentials")
-    return str(info.get("gitVersion", "unknown"))
+    version = str(info.get("gitVersion") or "unknown")
+    if info.get("gitCommit") == "sandbox" and "sandbox" not in version:
+        # The emulator marks itself in gitCommit; the web app shows it as a sandbox.
+        version += " (sandbox)"
+    return version
 
 
 # --- objects and discovery -------------------------------------------------

@@ -108,7 +108,8 @@ data:
 
 
 def test_server_version_reads_git_version(access):
-    assert cluster.server_version(access).startswith("v1.")
+    version = cluster.server_version(access)
+    assert version.startswith("v1.") and version.endswith(" (sandbox)")
 
 
 def test_wrong_token_is_unauthorized_and_names_the_server(sandbox):
