@@ -13,6 +13,15 @@ from webapp.models.catalog import (
 )
 from webapp.models.jobs import JobRun, JobStatus
 from webapp.models.people import Role, User
+from webapp.models.versions import (
+    ImageStatus,
+    Version,
+    VersionDraft,
+    VersionImage,
+    VersionLabel,
+    VersionService,
+    VersionStatus,
+)
 
 __all__ = [
     "AuditEvent",
@@ -28,4 +37,11 @@ __all__ = [
     "Role",
     "Service",
     "User",
+    "ImageStatus",
+    "Version",
+    "VersionDraft",
+    "VersionImage",
+    "VersionLabel",
+    "VersionService",
+    "VersionStatus",
 ]
