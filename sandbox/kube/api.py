@@ -120,7 +120,13 @@ class Api:
         else:
             meta.pop("namespace", None)
 
-    def create(self, res: Resource, namespace: str, body: dict) -> dict:
+    def _save(self, res: Resource, obj: dict, dry_run: bool) -> dict:
+        """Store ``obj``, or with ``dry_run`` only show what would be stored."""
+        if dry_run:
+            return self._typed(res, copy.deepcopy(obj))
+        return self.store.put(res, obj)
+
+    def create(self, res: Resource, namespace: str, body: dict, *, dry_run: bool = False) -> dict:
         """POST: a new object (409 AlreadyExists, 404 for a missing namespace)."""
         body = _pruned(copy.deepcopy(body))
         self._check_body(res, body, namespace)
@@ -153,10 +159,17 @@ class Api:
                 if status is not None:
                     body["status"] = status
             apply_defaults(body)
-            return self.store.put(res, body)
+            return self._save(res, body, dry_run)
 
     def update(
-        self, res: Resource, namespace: str, name: str, body: dict, subresource: str = ""
+        self,
+        res: Resource,
+        namespace: str,
+        name: str,
+        body: dict,
+        subresource: str = "",
+        *,
+        dry_run: bool = False,
     ) -> dict:
         """PUT: replace the object (409 when ``metadata.resourceVersion`` is stale)."""
         body = copy.deepcopy(body)
@@ -171,9 +184,11 @@ class Api:
             sent_rv = body["metadata"].get("resourceVersion")
             if sent_rv and sent_rv != current["metadata"]["resourceVersion"]:
                 raise errors.conflict(res.group, res.plural, name)
-            return self._store_update(res, current, body, subresource)
+            return self._store_update(res, current, body, subresource, dry_run)
 
-    def _store_update(self, res: Resource, current: dict, new: dict, subresource: str) -> dict:
+    def _store_update(
+        self, res: Resource, current: dict, new: dict, subresource: str, dry_run: bool = False
+    ) -> dict:
         new = _pruned(new)
         if subresource == "status":
             merged = copy.deepcopy(current)
@@ -197,7 +212,7 @@ class Api:
                 new["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
         if new == current:
             return current
-        return self.store.put(res, new)
+        return self._save(res, new, dry_run)
 
     def patch(
         self,
@@ -210,12 +225,15 @@ class Api:
         subresource: str = "",
         field_manager: str = "",
         force: bool = False,
+        dry_run: bool = False,
     ) -> dict:
         """PATCH: merge, strategic, json or apply; apply creates a missing object."""
         with self.store.lock:
             current = self.store.get(res, namespace, name)
             if patch_type == "apply":
-                return self._apply(res, namespace, name, current, patch, field_manager, force)
+                return self._apply(
+                    res, namespace, name, current, patch, field_manager, force, dry_run
+                )
             if current is None:
                 raise errors.not_found(res.group, res.plural, name)
             if patch_type == "merge":
@@ -233,7 +251,7 @@ class Api:
                 raise errors.bad_request("the name of the object cannot be changed by a patch")
             if res.namespaced:
                 meta.setdefault("namespace", namespace)
-            return self._store_update(res, current, result, subresource)
+            return self._store_update(res, current, result, subresource, dry_run)
 
     def _apply(
         self,
@@ -244,6 +262,7 @@ class Api:
         applied: object,
         field_manager: str,
         force: bool,
+        dry_run: bool,
     ) -> dict:
         if not field_manager:
             raise errors.ApiError(
@@ -257,11 +276,19 @@ class Api:
         if current is None:
             obj = server_side_apply(None, applied, field_manager, force)
             obj["metadata"]["name"] = name
-            return self.create(res, namespace, obj)
+            return self.create(res, namespace, obj, dry_run=dry_run)
         result = server_side_apply(current, applied, field_manager, force)
-        return self._store_update(res, current, result, "")
+        return self._store_update(res, current, result, "", dry_run)
 
-    def delete(self, res: Resource, namespace: str, name: str, propagation: str = "") -> dict:
+    def delete(
+        self,
+        res: Resource,
+        namespace: str,
+        name: str,
+        propagation: str = "",
+        *,
+        dry_run: bool = False,
+    ) -> dict:
         """DELETE: remove at once; dependents too unless ``propagationPolicy=Orphan``."""
         if res.kind == "Namespace" and name in ("default", "kube-system", "kube-public"):
             raise errors.ApiError(
@@ -271,10 +298,15 @@ class Api:
                 {"name": name, "kind": "namespaces"},
             )
         with self.store.lock:
-            gone = self.store.remove(res, namespace, name)
+            if dry_run:
+                gone = self.store.get(res, namespace, name)
+            else:
+                gone = self.store.remove(res, namespace, name)
             if gone is None:
                 raise errors.not_found(res.group, res.plural, name)
-            if res.kind == "Namespace":
+            if dry_run:
+                pass
+            elif res.kind == "Namespace":
                 self._delete_namespace_contents(name)
             elif propagation != "Orphan":
                 self._delete_dependents(gone["metadata"].get("uid", ""))

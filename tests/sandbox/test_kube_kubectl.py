@@ -308,3 +308,19 @@ def test_system_namespaces_cannot_be_deleted(kubectl):
     assert refused.returncode != 0
     assert "this namespace may not be deleted" in refused.stderr
     assert "default" in ok(kubectl("get", "namespaces"))
+
+
+@pytest.mark.timeout(60)
+def test_server_dry_run_and_diff_change_nothing(kubectl, namespace, tmp_path):
+    manifest = tmp_path / "app.yaml"
+    manifest.write_text(APP)
+    out = ok(kubectl("apply", "-n", namespace, "--dry-run=server", "-f", str(manifest)))
+    assert "created (server dry run)" in out
+    assert "NotFound" in kubectl("get", "deploy", "web", "-n", namespace).stderr
+    ok(kubectl("apply", "-n", namespace, "--validate=false", "-f", str(manifest)))
+    manifest.write_text(APP.replace("replicas: 2", "replicas: 4"))
+    diff = kubectl("diff", "-n", namespace, "-f", str(manifest))
+    assert diff.returncode == 1 and "+  replicas: 4" in diff.stdout
+    ok(kubectl("delete", "-n", namespace, "deploy/web", "--dry-run=server"))
+    live = json.loads(ok(kubectl("get", "deploy", "web", "-n", namespace, "-o", "json")))
+    assert live["spec"]["replicas"] == 2 and live["metadata"]["generation"] == 1
