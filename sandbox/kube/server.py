@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import select
@@ -175,7 +176,8 @@ class Handler(BaseHTTPRequestHandler):
         token = self.server.token
         if not token or path in PUBLIC_PATHS:
             return True
-        return self.headers.get("Authorization", "") == f"Bearer {token}"
+        sent = self.headers.get("Authorization", "").encode()
+        return hmac.compare_digest(sent, f"Bearer {token}".encode())
 
     def _route(self, method: str, path: str, query: dict, raw: bytes) -> None:
         segments = [s for s in path.split("/") if s]
