@@ -1,6 +1,7 @@
 """A person signs in, adds a registry and sees its connection test succeed."""
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import sign_in
 
@@ -19,8 +20,8 @@ def test_add_registry_and_test_its_connection(live_app, page, registry):
     page.get_by_role("heading", name="Registry local").wait_for()
     page.get_by_role("button", name="Test connection").click()
     status = page.locator(".job-status")
-    status.get_by_text("succeeded").wait_for(timeout=20000)
-    assert f"registry {registry.address} answered over HTTP" in status.inner_text()
+    expect(status).to_contain_text(f"registry {registry.address} answered over HTTP", timeout=20000)
+    expect(status).to_contain_text("succeeded")
 
 
 def test_bad_input_shows_the_message_beside_the_field(live_app, page):
@@ -31,6 +32,6 @@ def test_bad_input_shows_the_message_beside_the_field(live_app, page):
     page.get_by_role("textbox", name="Address").fill("https://example.com/path")
     page.get_by_role("button", name="Save").click()
     name = page.get_by_role("textbox", name="Name", exact=True)
-    assert name.get_attribute("aria-invalid") == "true"
-    assert "Lower-case letters" in page.locator("#name-error").inner_text()
-    assert "without http://" in page.locator("#address-error").inner_text()
+    expect(name).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#name-error")).to_contain_text("Lower-case letters")
+    expect(page.locator("#address-error")).to_contain_text("without http://")

@@ -41,6 +41,7 @@ MATRIX = [
     ("GET", "/catalog/environments/{environment_id}/edit", ADMIN, 200),
     ("POST", "/catalog/environments/{environment_id}/delete", ADMIN, 302),
     ("GET", "/catalog/environments/{environment_id}/services/{service_id}", ADMIN, 200),
+    ("POST", "/catalog/environments/{environment_id}/sync", {"admin", "release", "tester"}, 302),
     ("GET", "/jobs/", ALL, 200),
     ("GET", "/jobs/{job_run_id}", ALL, 200),
     ("GET", "/jobs/{job_run_id}/status", ALL, 200),

@@ -1,22 +1,28 @@
 """Environment pages and the deployed state per service."""
 
 from flask import abort, flash, redirect, render_template, url_for
+from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from wtforms.fields.choices import SelectChoice
 
+from jobs.environments import sync_environment
 from webapp.audit.services import record
-from webapp.auth.access import admin_required
+from webapp.auth.access import admin_required, roles_required
 from webapp.catalog import bp
 from webapp.catalog.common import get_or_404, name_taken, render_form
 from webapp.catalog.forms import DeployedStateForm, EnvironmentForm
 from webapp.catalog.state import set_deployed_images
 from webapp.extensions import db
+from webapp.htmx_responses import fragment, is_htmx
+from webapp.jobruns.queue import enqueue
 from webapp.models import (
     Cluster,
     Environment,
     EnvironmentService,
+    JobRun,
     Project,
+    Role,
     Service,
 )
 
@@ -47,7 +53,36 @@ def environment(environment_id: int):
         return get_or_404(Environment, environment_id, "environment")
     by_service = {d.service_id: d for d in item.deployed}
     rows = [(service, by_service.get(service.id)) for service in item.project.services]
-    return render_template("catalog/environment.html", environment=item, rows=rows)
+    last_sync = db.session.scalar(
+        select(JobRun)
+        .where(JobRun.kind == "environment_sync", JobRun.target_id == item.id)
+        .order_by(JobRun.id.desc())
+        .limit(1)
+    )
+    return render_template(
+        "catalog/environment.html", environment=item, rows=rows, last_sync=last_sync
+    )
+
+
+@bp.route("/environments/<int:environment_id>/sync", methods=["POST"])
+@roles_required(Role.RELEASE_ENGINEER, Role.TEST_ENGINEER)
+def sync_environment_from_cluster(environment_id: int):
+    """Enqueue a read of the namespace's workloads into the recorded state."""
+    item = get_or_404(Environment, environment_id, "environment")
+    if item.cluster is None:
+        flash(f"Environment {item.name} has no cluster to sync from: attach one first.", "error")
+        return redirect(url_for(".environment", environment_id=item.id))
+    run = enqueue(
+        sync_environment,
+        item.id,
+        kind="environment_sync",
+        title=f"Sync {item.project.key}/{item.name} from cluster {item.cluster.name}",
+        target=item,
+        user=current_user,
+    )
+    if is_htmx():
+        return fragment("partials/jobruns/status.html", run=run)
+    return redirect(url_for(".environment", environment_id=item.id))
 
 
 @bp.route("/projects/<int:project_id>/environments/new", methods=["GET", "POST"])

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from webapp.models import DeployedImage, EnvironmentService
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.models import DeployedImage, Environment, EnvironmentService, Service
 
 
 def set_deployed_images(state: EnvironmentService, images: dict[str, str]) -> None:
@@ -16,3 +19,36 @@ def set_deployed_images(state: EnvironmentService, images: dict[str, str]) -> No
             existing[container].image = ref
         else:
             state.images.append(DeployedImage(container=container, image=ref))
+
+
+def deployed_state(env: Environment, service: Service) -> EnvironmentService | None:
+    return db.session.scalar(
+        select(EnvironmentService).where(
+            EnvironmentService.environment_id == env.id,
+            EnvironmentService.service_id == service.id,
+        )
+    )
+
+
+def record_deployed(
+    env: Environment,
+    service: Service,
+    images: dict[str, str],
+    *,
+    chart: tuple[str, str] | None = None,
+) -> EnvironmentService:
+    """Record what ``service`` runs in ``env``: images and, for Helm, (chart version, values)."""
+    state = deployed_state(env, service)
+    if state is None:
+        state = EnvironmentService(environment=env, service=service)
+        db.session.add(state)
+    set_deployed_images(state, images)
+    if chart is not None:
+        state.chart_version, state.values_yaml = chart
+    return state
+
+
+def forget_deployed(env: Environment, service: Service) -> None:
+    state = deployed_state(env, service)
+    if state is not None:
+        db.session.delete(state)

@@ -13,12 +13,11 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from sandbox import demo_data
-from webapp.catalog.state import set_deployed_images
+from webapp.catalog.state import record_deployed
 from webapp.extensions import db
 from webapp.models import (
     Cluster,
     Environment,
-    EnvironmentService,
     Project,
     ProjectKind,
     Registry,
@@ -170,23 +169,11 @@ def _fill_service(row: Service, kind: ProjectKind, spec, registry: Registry) -> 
 
 
 def _record_deployed(env, service, spec, image, kind) -> None:
-    state = None
-    if env.id is not None and service.id is not None:
-        state = db.session.scalar(
-            select(EnvironmentService).where(
-                EnvironmentService.environment_id == env.id,
-                EnvironmentService.service_id == service.id,
-            )
-        )
-    if state is None:
-        state = EnvironmentService(environment=env, service=service)
-        db.session.add(state)
+    chart = None
+    if kind is ProjectKind.HELM:
+        repository, _, tag = image.rpartition(":")
+        values = {"replicaCount": 1, "image": {"repository": repository, "tag": tag}}
+        chart = ("1.0.0", yaml.safe_dump(values, sort_keys=False))
+    state = record_deployed(env, service, {spec.name: image}, chart=chart)
     if kind is ProjectKind.K8S_YAML:
         state.rendered_yaml = demo_data.yaml_template(spec, image)
-    else:
-        repository, _, tag = image.rpartition(":")
-        state.chart_version = "1.0.0"
-        state.values_yaml = yaml.safe_dump(
-            {"replicaCount": 1, "image": {"repository": repository, "tag": tag}}, sort_keys=False
-        )
-    set_deployed_images(state, {spec.name: image})

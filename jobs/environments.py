@@ -1,0 +1,67 @@
+"""Jobs on environments: read what really runs in the cluster."""
+
+from __future__ import annotations
+
+import yaml
+
+from jobs.catalog import cluster_access
+from jobs.runtime import job_run
+
+
+@job_run
+def sync_environment(job_run_id: int, environment_id: int) -> str:
+    """Record each service's live images (and, for Helm, chart version and values)."""
+    from jobs.cluster import read_workloads
+    from webapp.catalog.state import forget_deployed, record_deployed
+    from webapp.extensions import db
+    from webapp.models import Environment, ProjectKind
+    from webapp.models.base import utcnow
+
+    env = db.session.get(Environment, environment_id)
+    if env is None:
+        raise LookupError("the environment was deleted")
+    if env.cluster is None:
+        raise ValueError(f"environment {env.name} has no cluster: attach one first")
+    access = cluster_access(env.cluster)
+    live = {(w.kind, w.name): w for w in read_workloads(access, env.namespace)}
+    found, missing = [], []
+    for service in env.project.services:
+        if env.project.kind is ProjectKind.HELM:
+            names, chart = _helm_release(access, env.namespace, service.name)
+        else:
+            names, chart = _template_workloads(service.yaml_template), None
+        images = {c.name: c.image for key in names if key in live for c in live[key].containers}
+        if images:
+            record_deployed(env, service, images, chart=chart)
+            found.append(service.name)
+        else:
+            forget_deployed(env, service)
+            missing.append(service.name)
+    env.synced_at = utcnow()
+    db.session.commit()
+    recorded = ", ".join(found) or "none"
+    summary = f"Read {len(live)} workloads in {env.namespace}; recorded {recorded}"
+    if missing:
+        summary += f"; not running there: {', '.join(missing)}"
+    return summary
+
+
+def _template_workloads(template: str | None) -> list[tuple[str, str]]:
+    """(kind, name) of the workloads a K8s YAML service's template defines."""
+    from webapp.catalog.validation import workload_containers
+
+    documents = [doc for doc in yaml.safe_load_all(template or "") if isinstance(doc, dict)]
+    return sorted({(kind, name) for kind, name, _, _ in workload_containers(documents)})
+
+
+def _helm_release(access, namespace: str, release: str):
+    """The release's workloads and (chart version, values YAML); nothing when not installed."""
+    from jobs.cluster import ClusterNotFound
+    from jobs.helm_releases import helm_status
+
+    try:
+        status = helm_status(access, namespace, release)
+    except ClusterNotFound:
+        return [], None
+    values = yaml.safe_dump(status.values, sort_keys=False) if status.values else ""
+    return status.workloads, (status.chart_version, values)
