@@ -15,25 +15,17 @@ from jobs import cluster
 from sandbox.kube import server
 from sandbox.kube.config import SandboxConfig
 
-TOKEN = "test-cluster-token"
+
+@pytest.fixture(scope="module")
+def access(sandbox_cluster):
+    return cluster.ClusterAccess(kubeconfig=sandbox_cluster.kubeconfig_text())
 
 
 @pytest.fixture(scope="module")
-def sandbox():
-    running = server.start(token=TOKEN, config=SandboxConfig(rollout_seconds=0.3))
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def access(sandbox):
-    return cluster.ClusterAccess(kubeconfig=sandbox.kubeconfig_text())
-
-
-@pytest.fixture(scope="module")
-def core(sandbox):
+def core(sandbox_cluster):
     """A plain kubernetes client, to check independently what landed."""
-    api = k8s_config.new_client_from_config_dict(yaml.safe_load(sandbox.kubeconfig_text()))
+    text = sandbox_cluster.kubeconfig_text()
+    api = k8s_config.new_client_from_config_dict(yaml.safe_load(text))
     yield api
     api.close()
 
@@ -112,11 +104,16 @@ def test_server_version_reads_git_version(access):
     assert version.startswith("v1.") and version.endswith(" (sandbox)")
 
 
-def test_wrong_token_is_unauthorized_and_names_the_server(sandbox):
-    text = sandbox.kubeconfig_text().replace(TOKEN, "not-the-token")
-    with pytest.raises(cluster.ClusterUnauthorized) as info:
-        cluster.server_version(cluster.ClusterAccess(kubeconfig=text))
-    assert sandbox.url in str(info.value)
+def test_wrong_token_is_unauthorized_and_names_the_server():
+    guarded = server.start(token="the-token", config=SandboxConfig(rollout_seconds=0.3))
+    try:
+        text = guarded.kubeconfig_text().replace("the-token", "not-the-token")
+        with pytest.raises(cluster.ClusterUnauthorized) as info:
+            cluster.server_version(cluster.ClusterAccess(kubeconfig=text))
+        assert cluster.server_version(cluster.ClusterAccess(kubeconfig=guarded.kubeconfig_text()))
+    finally:
+        guarded.stop()
+    assert guarded.url in str(info.value)
     assert "not-the-token" not in str(info.value)
 
 

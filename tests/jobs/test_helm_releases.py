@@ -18,22 +18,19 @@ from sandbox.kube.config import SandboxConfig
 CHART_DIR = Path(__file__).parent.parent / "data" / "charts" / "demo"
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    # No token: Go clients (Helm, kubectl) never send a bearer token over plain HTTP.
-    running = server.start(config=SandboxConfig(rollout_seconds=0.3))
-    yield running
-    running.stop()
+# The session's sandbox_cluster has no token, as Helm needs over plain HTTP: Go
+# clients (Helm, kubectl) never send a bearer token to an http:// server.
 
 
 @pytest.fixture(scope="module")
-def access(sandbox):
-    return cluster.ClusterAccess(kubeconfig=sandbox.kubeconfig_text())
+def access(sandbox_cluster):
+    return cluster.ClusterAccess(kubeconfig=sandbox_cluster.kubeconfig_text())
 
 
 @pytest.fixture(scope="module")
-def core(sandbox):
-    api = k8s_config.new_client_from_config_dict(yaml.safe_load(sandbox.kubeconfig_text()))
+def core(sandbox_cluster):
+    text = sandbox_cluster.kubeconfig_text()
+    api = k8s_config.new_client_from_config_dict(yaml.safe_load(text))
     yield api
     api.close()
 
@@ -131,8 +128,8 @@ def test_rejected_credentials_are_unauthorized():
         guarded.stop()
 
 
-def test_unreachable_cluster_is_reported_as_unreachable(sandbox, chart_archive):
-    text = sandbox.kubeconfig_text().replace(sandbox.url, "http://127.0.0.1:9")
+def test_unreachable_cluster_is_reported_as_unreachable(sandbox_cluster):
+    text = sandbox_cluster.kubeconfig_text().replace(sandbox_cluster.url, "http://127.0.0.1:9")
     access = cluster.ClusterAccess(kubeconfig=text)
     with pytest.raises(cluster.ClusterUnreachable, match="127.0.0.1:9"):
         helm_releases.helm_history(access, "default", "shop")
