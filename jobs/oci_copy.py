@@ -287,7 +287,9 @@ class ImageCopier:
             image=str(self.src),
         )
         with source:
-            body = _SizedBody(self._verified_chunks(source, blob), blob.size)
+            chunks = self._verified_chunks(source, blob)
+            # requests sends a zero-length iterable as chunked; an empty blob goes as b"".
+            body = _SizedBody(chunks, blob.size) if blob.size else b"".join(chunks)
             resp = self.dst_client.request(
                 "PUT",
                 upload_url,

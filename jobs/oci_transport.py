@@ -76,6 +76,11 @@ def _probe_context() -> ssl.SSLContext:
     return context
 
 
+def _quiet_insecure_warnings() -> None:
+    # Verification was switched off on purpose; a warning per request would only be noise.
+    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+
 def speaks_tls(host: str, timeout: float) -> bool:
     """True if ``host[:port]`` completes a TLS handshake (certificate not checked)."""
     name, _, port = host.rpartition(":") if ":" in host.strip("[]") else (host, "", "443")
@@ -121,6 +126,8 @@ class RegistryClient:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.tokens = TokenStore(host, self.session, verify=verify_tls, timeout=timeout)
+        if not verify_tls:
+            _quiet_insecure_warnings()
 
     @property
     def base_url(self) -> str:
@@ -135,6 +142,7 @@ class RegistryClient:
         if self._plain_http is None and is_loopback(self.host):
             if speaks_tls(self.host, self.timeout):
                 self._verify = False  # Docker skips verification for insecure registries
+                _quiet_insecure_warnings()
                 return f"https://{self.host}"
             return f"http://{self.host}"
         return f"https://{self.host}"
