@@ -398,14 +398,19 @@ def apply_manifests(
     manifests: str | Iterable[dict],
     *,
     force: bool = True,
+    create_namespace: bool = False,
 ) -> list[AppliedObject]:
     """Server-side apply every object (field manager ``slipway``) into ``namespace``.
 
     Namespaced objects are put in ``namespace`` whatever their manifest says.
     With ``force`` Slipway takes over fields another manager set; without it
     such a conflict raises :class:`ClusterConflict` naming the other manager.
+    With ``create_namespace`` the namespace is applied first.
     """
     objects = parse_manifests(manifests)
+    if create_namespace:
+        namespace_doc = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+        objects.insert(0, namespace_doc)
     applied = []
     with connect(cluster) as conn:
         for obj in objects:
@@ -793,6 +798,8 @@ def run_test_job(
             },
         },
     }
+    # The cluster stops a hung test on its own too, should this worker die.
+    job["spec"]["activeDeadlineSeconds"] = max(1, int(timeout)) + 60
     jobs_path = f"/apis/batch/v1/namespaces/{namespace}/jobs"
     what = f"Job {name!r} in namespace {namespace!r}"
     with connect(cluster) as conn:

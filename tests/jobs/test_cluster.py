@@ -144,6 +144,18 @@ def test_apply_multi_document_yaml_into_the_namespace(access, core, namespace):
     ]
 
 
+def test_apply_into_a_missing_namespace_is_not_found_unless_created(access, core):
+    name = f"new-{uuid.uuid4().hex[:8]}"
+    doc = [deployment("web", ("web", "r.example/web:1"))]
+    with pytest.raises(cluster.ClusterNotFound, match=name):
+        cluster.apply_manifests(access, name, doc)
+
+    applied = cluster.apply_manifests(access, name, doc, create_namespace=True)
+
+    assert [(a.kind, a.namespace) for a in applied] == [("Namespace", None), ("Deployment", name)]
+    assert k8s.AppsV1Api(core).read_namespaced_deployment("web", name).metadata.namespace == name
+
+
 def test_apply_again_updates_in_place(access, core, namespace):
     cluster.apply_manifests(access, namespace, [deployment("api", ("api", "r.example/api:1"))])
     changed = deployment("api", ("api", "r.example/api:1"), replicas=5)
