@@ -8,10 +8,12 @@ import threading
 from sandbox.kube.api import Api
 from sandbox.kube.batch import JOBS, JobController
 from sandbox.kube.config import SandboxConfig
+from sandbox.kube.daemonsets import DAEMONSETS, DaemonSetController
+from sandbox.kube.deployments import DEPLOYMENTS, REPLICASETS, DeploymentController
 from sandbox.kube.images import ImageChecker
 from sandbox.kube.kubelet import Kubelet
 from sandbox.kube.objects import PODS, by_owner
-from sandbox.kube.rollouts import DAEMONSETS, DEPLOYMENTS, REPLICASETS, STATEFULSETS, Rollouts
+from sandbox.kube.statefulsets import STATEFULSETS, StatefulSetController
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +25,9 @@ class Controller:
         self.api = api
         self.config = config
         self.kubelet = Kubelet(api, config, ImageChecker(config))
-        self.rollouts = Rollouts(api, config, self.kubelet)
+        self.deployments = DeploymentController(api, config, self.kubelet)
+        self.statefulsets = StatefulSetController(api, config, self.kubelet)
+        self.daemonsets = DaemonSetController(api, config, self.kubelet)
         self.jobs = JobController(api, config, self.kubelet)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sandbox-controller", daemon=True)
@@ -59,7 +63,7 @@ class Controller:
         for deploy in store.list(DEPLOYMENTS)[0]:
             self._safely(
                 f"deployment {deploy['metadata']['name']}",
-                self.rollouts.deployment,
+                self.deployments.deployment,
                 deploy,
                 rs_by_owner.get(deploy["metadata"]["uid"], []),
                 pods_by_owner,
@@ -67,21 +71,21 @@ class Controller:
         for rs in store.list(REPLICASETS)[0]:
             self._safely(
                 f"replicaset {rs['metadata']['name']}",
-                self.rollouts.replicaset,
+                self.deployments.replicaset,
                 rs,
                 pods_by_owner.get(rs["metadata"]["uid"], []),
             )
         for sts in store.list(STATEFULSETS)[0]:
             self._safely(
                 f"statefulset {sts['metadata']['name']}",
-                self.rollouts.statefulset,
+                self.statefulsets.statefulset,
                 sts,
                 pods_by_owner.get(sts["metadata"]["uid"], []),
             )
         for ds in store.list(DAEMONSETS)[0]:
             self._safely(
                 f"daemonset {ds['metadata']['name']}",
-                self.rollouts.daemonset,
+                self.daemonsets.daemonset,
                 ds,
                 pods_by_owner.get(ds["metadata"]["uid"], []),
             )

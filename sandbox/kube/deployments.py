@@ -1,29 +1,24 @@
-"""Simulated workload controllers: Deployments (via ReplicaSets), StatefulSets, DaemonSets."""
+"""The simulated Deployment and ReplicaSet controllers."""
 
 from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime
 
-from sandbox.kube.api import Api, now, random_suffix
-from sandbox.kube.config import SandboxConfig
+from sandbox.kube.api import now, random_suffix
 from sandbox.kube.events import record_event
-from sandbox.kube.kubelet import Kubelet
 from sandbox.kube.objects import (
-    PODS,
     owner_reference,
-    pod_from_template,
     pod_ready,
     set_annotations,
     set_status,
     template_hash,
 )
-from sandbox.kube.resources import Resource, by_plural
+from sandbox.kube.resources import by_plural
+from sandbox.kube.workload import WorkloadController
 
 DEPLOYMENTS = by_plural("apps", "deployments")
 REPLICASETS = by_plural("apps", "replicasets")
-STATEFULSETS = by_plural("apps", "statefulsets")
-DAEMONSETS = by_plural("apps", "daemonsets")
 REVISION = "deployment.kubernetes.io/revision"
 
 
@@ -65,30 +60,8 @@ def _percent(value: object, total: int, round_up: bool) -> int:
     return int(value or 0)
 
 
-class Rollouts:
-    """Reconciles workloads into ReplicaSets and pods, and their statuses."""
-
-    def __init__(self, api: Api, config: SandboxConfig, kubelet: Kubelet) -> None:
-        self.api = api
-        self.config = config
-        self.kubelet = kubelet
-
-    # --- pods ----------------------------------------------------------------------
-
-    def _create_pods(
-        self, res: Resource, owner: dict, template: dict, names: list[str], labels: dict[str, str]
-    ) -> None:
-        for index, name in enumerate(names):
-            body = pod_from_template(res, owner, template, name, labels)
-            pod = self.api.create(PODS, owner["metadata"]["namespace"], body)
-            delay = self.config.rollout_seconds * (index + 1) / len(names)
-            self.kubelet.schedule(pod["metadata"]["uid"], delay)
-
-    def _delete_pods(self, pods: list[dict]) -> None:
-        for pod in pods:
-            self.api.store.remove(PODS, pod["metadata"]["namespace"], pod["metadata"]["name"])
-
-    # --- replica sets ----------------------------------------------------------------
+class DeploymentController(WorkloadController):
+    """Deployments roll out through ReplicaSets; ReplicaSets keep their pod count."""
 
     def replicaset(self, rs: dict, pods: list[dict]) -> None:
         """Keep ``spec.replicas`` pods; surplus goes not-ready first, newest first."""
@@ -98,7 +71,7 @@ class Rollouts:
         if len(live) < want:
             names = [f"{meta['name']}-{random_suffix()}" for _ in range(want - len(live))]
             template = rs["spec"].get("template") or {}
-            self._create_pods(
+            self.create_pods(
                 REPLICASETS,
                 rs,
                 template,
@@ -108,7 +81,7 @@ class Rollouts:
         elif len(live) > want:
             live.sort(key=lambda p: (pod_ready(p), p["metadata"]["creationTimestamp"]))
             surplus = live[: len(live) - want]
-            self._delete_pods(surplus)
+            self.delete_pods(surplus)
             live = live[len(surplus) :]
         ready = sum(1 for p in live if pod_ready(p))
         status = {
@@ -312,109 +285,3 @@ class Rollouts:
             if not status[key] and key != "replicas":
                 status.pop(key)
         set_status(self.api, DEPLOYMENTS, meta["namespace"], meta["name"], status)
-
-    # --- stateful sets ---------------------------------------------------------------
-
-    def statefulset(self, sts: dict, pods: list[dict]) -> None:
-        """Ordered pods ``<name>-<i>``; updates replace the highest ordinal first."""
-        meta, spec = sts["metadata"], sts["spec"]
-        desired = int(spec.get("replicas", 1))
-        revision = f"{meta['name']}-{template_hash(spec.get('template') or {})}"
-        by_ordinal = {}
-        for pod in pods:
-            ordinal = pod["metadata"]["name"].rsplit("-", 1)[-1]
-            if ordinal.isdigit():
-                by_ordinal[int(ordinal)] = pod
-        surplus = [p for i, p in by_ordinal.items() if i >= desired]
-        self._delete_pods(surplus)
-        present = {i: p for i, p in by_ordinal.items() if i < desired}
-        all_ready = all(pod_ready(p) for p in present.values())
-        missing = [i for i in range(desired) if i not in present]
-        template = spec.get("template") or {}
-        if missing and all_ready:
-            ordinal = missing[0]
-            name = f"{meta['name']}-{ordinal}"
-            labels = {
-                **((template.get("metadata") or {}).get("labels") or {}),
-                "controller-revision-hash": revision,
-                "statefulset.kubernetes.io/pod-name": name,
-                "apps.kubernetes.io/pod-index": str(ordinal),
-            }
-            body = pod_from_template(STATEFULSETS, sts, template, name, labels)
-            body["spec"].update(hostname=name, subdomain=spec.get("serviceName", ""))
-            pod = self.api.create(PODS, meta["namespace"], body)
-            self.kubelet.schedule(
-                pod["metadata"]["uid"], self.config.rollout_seconds / max(desired, 1)
-            )
-        elif not missing and all_ready:
-            stale = [
-                i
-                for i, p in present.items()
-                if p["metadata"].get("labels", {}).get("controller-revision-hash") != revision
-            ]
-            if stale:
-                self._delete_pods([present[max(stale)]])
-        updated = sum(
-            1
-            for p in present.values()
-            if p["metadata"].get("labels", {}).get("controller-revision-hash") == revision
-        )
-        ready = sum(1 for p in present.values() if pod_ready(p))
-        current_revision = sts.get("status", {}).get("currentRevision") or revision
-        if updated == desired and ready == desired:
-            current_revision = revision
-        current = sum(
-            1
-            for p in present.values()
-            if p["metadata"].get("labels", {}).get("controller-revision-hash") == current_revision
-        )
-        status = {
-            "observedGeneration": meta.get("generation", 1),
-            "replicas": len(present),
-            "readyReplicas": ready,
-            "availableReplicas": ready,
-            "currentReplicas": current,
-            "updatedReplicas": updated,
-            "currentRevision": current_revision,
-            "updateRevision": revision,
-            "collisionCount": 0,
-        }
-        set_status(self.api, STATEFULSETS, meta["namespace"], meta["name"], status)
-
-    # --- daemon sets -----------------------------------------------------------------
-
-    def daemonset(self, ds: dict, pods: list[dict]) -> None:
-        """One pod on the single sandbox node; an update starts the new pod first."""
-        meta, spec = ds["metadata"], ds["spec"]
-        template = spec.get("template") or {}
-        revision = template_hash(template)
-        new = [
-            p
-            for p in pods
-            if p["metadata"].get("labels", {}).get("controller-revision-hash") == revision
-        ]
-        old = [p for p in pods if p not in new]
-        if not new:
-            labels = {
-                **((template.get("metadata") or {}).get("labels") or {}),
-                "controller-revision-hash": revision,
-            }
-            self._create_pods(
-                DAEMONSETS, ds, template, [f"{meta['name']}-{random_suffix()}"], labels
-            )
-        elif old and all(pod_ready(p) for p in new):
-            self._delete_pods(old)
-            old = []
-        ready = sum(1 for p in new + old if pod_ready(p))
-        new_ready = sum(1 for p in new if pod_ready(p))
-        status = {
-            "observedGeneration": meta.get("generation", 1),
-            "desiredNumberScheduled": 1,
-            "currentNumberScheduled": 1,
-            "numberMisscheduled": 0,
-            "numberReady": ready,
-            "updatedNumberScheduled": len(new),
-            "numberAvailable": new_ready,
-            "numberUnavailable": 1 - min(1, new_ready),
-        }
-        set_status(self.api, DAEMONSETS, meta["namespace"], meta["name"], status)
