@@ -1,13 +1,18 @@
-"""The pure parts: patches, selectors and server-side apply bookkeeping."""
+"""The parts below HTTP: patches, selectors, server-side apply bookkeeping, watch replay."""
 
 from __future__ import annotations
 
 import pytest
 
+from sandbox.kube.api import Api
 from sandbox.kube.apply import apply
 from sandbox.kube.errors import ApiError
 from sandbox.kube.patches import json_patch, merge_patch, strategic_merge
+from sandbox.kube.resources import by_plural
+from sandbox.kube.seed import ensure_cluster_basics
 from sandbox.kube.selectors import parse_field_selector, parse_label_selector
+from sandbox.kube.store import Store
+from sandbox.kube.watch import watch_events
 
 POD_SPEC = {
     "containers": [
@@ -148,3 +153,21 @@ def test_apply_removes_fields_only_its_manager_stopped_applying():
     fields = {m["manager"]: m["fieldsV1"] for m in again["metadata"]["managedFields"]}
     assert fields["helm"] == {"f:metadata": {"f:labels": {"f:a": {}}}}
     assert fields["ops"] == {"f:metadata": {"f:labels": {"f:c": {}}}}
+
+
+def test_watch_from_a_version_older_than_the_change_log_is_410():
+    store = Store(log_size=3)
+    api = Api(store)
+    ensure_cluster_basics(api)
+    configmaps = by_plural("", "configmaps")
+    for n in range(5):
+        api.create(configmaps, "default", {"metadata": {"name": f"cm{n}"}})
+    events = list(watch_events(store, configmaps, "default", resource_version="1", timeout=1))
+    assert [e["type"] for e in events] == ["ERROR"]
+    assert events[0]["object"]["code"] == 410 and events[0]["object"]["reason"] == "Expired"
+    recent = str(store.resource_version - 2)
+    events = list(watch_events(store, configmaps, None, resource_version=recent, timeout=0.2))
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [
+        ("ADDED", "cm3"),
+        ("ADDED", "cm4"),
+    ]
