@@ -181,6 +181,8 @@ def _load_chart(chart_archive: bytes | str | os.PathLike[str]) -> Any:
 
 
 def _wait_mode(wait: bool) -> str | None:
+    # "legacy" polls the objects; the "watcher" needs WatchList (initial-events-end
+    # bookmarks), which the sandbox cluster does not send, so it never sees readiness.
     return "legacy" if wait else None
 
 
@@ -190,15 +192,18 @@ def helm_upgrade(
     release: str,
     chart_archive: bytes | str | os.PathLike[str],
     values: dict[str, Any] | None = None,
-    *,
     wait: bool = False,
     timeout: float = 300,
+    *,
     description: str | None = None,
 ) -> HelmRelease:
     """``helm upgrade --install``: install the first revision or upgrade to a new one.
 
     ``chart_archive`` is the chart's .tgz bytes (or a path). Creates the
-    namespace if needed. With ``wait`` Helm waits for the resources to be ready.
+    namespace if needed. With ``wait`` Helm waits for the resources to be ready
+    and marks the revision failed at ``timeout``; a deploy job gets quicker and
+    clearer failures (CrashLoopBackOff at once, with the pod's message) from
+    ``wait=False`` then :func:`jobs.cluster.wait_for_rollout` on ``.workloads``.
     """
     import helm_python
 
