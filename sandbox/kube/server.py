@@ -341,7 +341,9 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def _client_connected(self) -> bool:
-        """False once the client has closed its end of the connection."""
+        """False once the client has closed its end of the connection or the server stops."""
+        if self.server.closing.is_set():
+            return False
         sock: socket.socket = self.connection
         try:
             readable, _, _ = select.select([sock], [], [], 0)
@@ -362,6 +364,7 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         super().__init__(address, Handler, bind_and_activate=False)
         self.api = api
         self.token = token
+        self.closing = threading.Event()
 
 
 @dataclass
@@ -393,6 +396,7 @@ class RunningSandbox:
 
     def stop(self) -> None:
         """Stop serving and the controller, and save the state file if there is one."""
+        self.server.closing.set()
         self.server.shutdown()
         self.server.server_close()
         self.controller.stop()
