@@ -238,6 +238,12 @@ class Handler(BaseHTTPRequestHandler):
             if sub == "scale":
                 return self._send_json(200, api.get_scale(res, ns or "", name))
             return self._send_object(api.get(res, ns or "", name), res)
+        if sub not in ("", "status", "scale") or (sub and method not in ("PUT", "PATCH")):
+            raise errors.ApiError(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            )
         body = decode_body(self.headers.get("Content-Type", "application/json"), raw)
         dry_run = query.get("dryRun") == "All"
         if method == "DELETE" and isinstance(body, dict):
