@@ -37,11 +37,13 @@ def _deployment(name: str, image: str) -> dict:
     }
 
 
-def _pod_state(core: client.CoreV1Api, app: str, timeout: float = 10.0) -> dict:
+def _pod_state(
+    core: client.CoreV1Api, app: str, timeout: float = 10.0, namespace: str = "default"
+) -> dict:
     """The first container state of the app's pod once it has left ContainerCreating."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for pod in core.list_namespaced_pod("default", label_selector=f"app={app}").items:
+        for pod in core.list_namespaced_pod(namespace, label_selector=f"app={app}").items:
             state = pod.status.container_statuses and pod.status.container_statuses[0].state
             if state and not (state.waiting and state.waiting.reason == "ContainerCreating"):
                 return state.to_dict()
@@ -84,7 +86,7 @@ def test_state_survives_a_restart(tmp_path):
         core.create_namespace({"metadata": {"name": "kept"}})
         core.create_namespaced_config_map("kept", {"metadata": {"name": "cm"}, "data": {"a": "1"}})
         client.AppsV1Api(api).create_namespaced_deployment("kept", _deployment("app", "x/app:1"))
-        time.sleep(0.8)
+        assert _pod_state(core, "app", namespace="kept")["running"]
     finally:
         first.stop()
     saved = json.loads(state.read_text())
