@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
@@ -18,6 +19,20 @@ from webapp.models import JobRun, JobStatus
 from webapp.models.base import utcnow
 
 _RQ_ENDED = {RQStatus.FAILED, RQStatus.STOPPED, RQStatus.CANCELED}
+
+# kind -> what to do after a run of that kind was found lost (e.g. start it again).
+Recovery = Callable[[JobRun, str], None]
+_recoveries: dict[str, Recovery] = {}
+
+
+def register_recovery(kind: str) -> Callable[[Recovery], Recovery]:
+    """Decorator: call ``func(run, reason)`` when the reaper ends a lost run of ``kind``."""
+
+    def decorator(func: Recovery) -> Recovery:
+        _recoveries[kind] = func
+        return func
+
+    return decorator
 
 
 def reap() -> list[JobRun]:
@@ -35,7 +50,20 @@ def reap() -> list[JobRun]:
             run.ended_at = utcnow()
             reaped.append(run)
     db.session.commit()
+    for run in reaped:
+        _recover(run)
     return reaped
+
+
+def _recover(run: JobRun) -> None:
+    recovery = _recoveries.get(run.kind)
+    if recovery is None:
+        return
+    try:
+        recovery(run, run.error or "")
+    except Exception:  # one failed recovery must not stop the others
+        db.session.rollback()
+        current_app.logger.exception("recovery of job run %s failed", run.id)
 
 
 def _lost_reason(run: JobRun, connection) -> str | None:

@@ -131,7 +131,7 @@ class VersionService(db.Model):
     service_id: Mapped[int | None] = mapped_column(ForeignKey("services.id", ondelete="SET NULL"))
     name: Mapped[str] = mapped_column(String(64))
     order_group: Mapped[int] = mapped_column(default=1)
-    yaml: Mapped[str] = mapped_column(Text)
+    yaml: Mapped[str] = mapped_column(Text, deferred=True)
 
     version: Mapped[Version] = relationship(back_populates="services")
     service: Mapped[Service | None] = relationship()

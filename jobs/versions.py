@@ -1,0 +1,238 @@
+"""The job behind "Create version": copy the version's images to the target registry."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from jobs.registry import Credentials, ImageRef, copy_image, resolve
+from jobs.runtime import job_run
+
+MAX_PARALLEL_IMAGES = 4
+PROGRESS_EVERY = 0.5  # seconds between progress writes per image (SQLite friendly)
+
+
+class VersionCopyFailed(RuntimeError):
+    """Some images of the version did not land; the version row says which and why."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """How to reach one registry: credentials are decrypted in the job, never passed as args."""
+
+    auth: Credentials | None = None
+    plain_http: bool | None = None
+    verify_tls: bool = True
+
+    def __repr__(self) -> str:  # never show credentials
+        return f"Endpoint(plain_http={self.plain_http}, verify_tls={self.verify_tls})"
+
+
+@dataclass(frozen=True)
+class CopyTask:
+    image_id: int
+    source_ref: str
+    target_ref: str
+    source: Endpoint
+    target: Endpoint
+
+
+@job_run
+def create_version_images(job_run_id: int, version_id: int) -> str:
+    """Copy every pushed image not yet done; end the version ``success`` or ``failed``."""
+    from webapp.extensions import db
+    from webapp.models import ImageStatus, Version, VersionStatus
+
+    version = db.session.get(Version, version_id)
+    if version is None or version.deleted_at is not None:
+        raise LookupError(f"version {version_id} does not exist")
+    if version.status not in (VersionStatus.CREATING, VersionStatus.RETRYING):
+        return f"Version {version.name} is already {version.status}; nothing to do."
+    try:
+        todo = [i for i in version.images if i.push and i.status != ImageStatus.DONE]
+        if todo:
+            _copy_all(version, todo)
+        failed = [i for i in version.images if i.push and i.status != ImageStatus.DONE]
+    except Exception as exc:
+        db.session.rollback()
+        _fail_unfinished(version_id, f"The copy job stopped: {exc}")
+        raise
+    pushed = sum(1 for i in version.images if i.push)
+    if failed:
+        summary = f"{len(failed)} of {pushed} images failed: " + "; ".join(
+            f"{i.version_service.name}/{i.container}: {i.error or 'not copied'}" for i in failed
+        )
+        version.move_to(VersionStatus.FAILED, summary)
+        db.session.commit()
+        raise VersionCopyFailed(summary)
+    version.move_to(VersionStatus.SUCCESS)
+    db.session.commit()
+    return f"{len(todo)} images copied and verified; {pushed} of {len(version.images)} pushed."
+
+
+def _copy_all(version, images) -> None:
+    """Copy concurrently; worker threads only report, this thread writes the rows."""
+    from webapp.extensions import db
+    from webapp.models import ImageStatus
+
+    if version.target_registry is None:
+        raise LookupError("the target registry was deleted from the catalog")
+    target = _endpoint(version.target_registry)
+    sources = _source_endpoints()
+    tasks = []
+    for image in images:
+        image.status = ImageStatus.QUEUED
+        image.error = None
+        image.bytes_copied = 0
+        source_host = _host(image.source_ref)
+        tasks.append(
+            CopyTask(
+                image.id,
+                image.source_ref,
+                image.target_ref,
+                sources.get(source_host, Endpoint()),
+                target,
+            )
+        )
+    db.session.commit()
+    rows = {image.id: image for image in images}
+    events: queue.Queue = queue.Queue()
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_IMAGES, len(tasks))) as pool:
+        for task in tasks:
+            pool.submit(_copy_one, task, events)
+        pending = len(tasks)
+        while pending:
+            batch = [events.get()]
+            while True:
+                try:
+                    batch.append(events.get_nowait())
+                except queue.Empty:
+                    break
+            for event in batch:
+                _apply(rows[event[1]], event)
+                pending -= event[0] in ("done", "failed")
+            db.session.commit()
+
+
+def _apply(image, event: tuple) -> None:
+    from webapp.models import ImageStatus
+    from webapp.models.base import utcnow
+
+    kind = event[0]
+    if kind == "start":
+        image.status = ImageStatus.COPYING
+        image.started_at = utcnow()
+        image.ended_at = None
+    elif kind == "resolved":
+        image.source_digest = event[2]
+    elif kind == "bytes":
+        image.bytes_copied, image.bytes_total = event[2], event[3]
+    elif kind == "done":
+        result = event[2]
+        image.status = ImageStatus.DONE
+        image.target_digest = result.digest
+        image.media_type = result.media_type
+        image.platforms = result.platforms or None
+        image.bytes_copied = max(image.bytes_copied, result.bytes_copied)
+        image.bytes_total = max(image.bytes_total, image.bytes_copied)
+        image.ended_at = utcnow()
+    elif kind == "failed":
+        image.status = ImageStatus.FAILED
+        image.error = event[2]
+        image.ended_at = utcnow()
+
+
+def _copy_one(task: CopyTask, events: queue.Queue) -> None:
+    """Resolve, copy and verify one image; always ends with a done or failed event."""
+    events.put(("start", task.image_id))
+    try:
+        source = ImageRef.parse(task.source_ref)
+        digest = resolve(
+            source,
+            auth=task.source.auth,
+            plain_http=task.source.plain_http,
+            verify_tls=task.source.verify_tls,
+        )
+        events.put(("resolved", task.image_id, digest))
+        result = copy_image(
+            source.with_digest(digest),
+            task.target_ref,
+            src_auth=task.source.auth,
+            dst_auth=task.target.auth,
+            src_plain_http=task.source.plain_http,
+            dst_plain_http=task.target.plain_http,
+            src_verify_tls=task.source.verify_tls,
+            dst_verify_tls=task.target.verify_tls,
+            progress=_throttled_progress(task.image_id, events),
+        )
+        landed = resolve(
+            task.target_ref,
+            auth=task.target.auth,
+            plain_http=task.target.plain_http,
+            verify_tls=task.target.verify_tls,
+        )
+        if result.digest != digest or landed != digest:
+            raise RuntimeError(
+                f"the target {task.target_ref} has digest {landed}, the source {digest}"
+            )
+    except Exception as exc:
+        events.put(("failed", task.image_id, str(exc) or exc.__class__.__name__))
+        return
+    events.put(("done", task.image_id, result))
+
+
+def _throttled_progress(image_id: int, events: queue.Queue):
+    last = [0.0]
+    lock = threading.Lock()
+
+    def report(progress) -> None:
+        now = time.monotonic()
+        with lock:
+            if now - last[0] < PROGRESS_EVERY and progress.bytes_done < progress.bytes_total:
+                return
+            last[0] = now
+        events.put(("bytes", image_id, progress.bytes_done, progress.bytes_total))
+
+    return report
+
+
+def _endpoint(registry) -> Endpoint:
+    auth = Credentials(registry.username, registry.password or "") if registry.username else None
+    return Endpoint(
+        auth=auth, plain_http=True if registry.plain_http else None, verify_tls=registry.verify_tls
+    )
+
+
+def _source_endpoints() -> dict[str, Endpoint]:
+    """Catalog registries by address: a source image on one of them uses its credentials."""
+    from sqlalchemy import select
+
+    from webapp.extensions import db
+    from webapp.models import Registry
+
+    return {r.address: _endpoint(r) for r in db.session.scalars(select(Registry)).all()}
+
+
+def _host(ref: str) -> str:
+    try:
+        return ImageRef.parse(ref).registry
+    except ValueError:
+        return ""
+
+
+def _fail_unfinished(version_id: int, message: str) -> None:
+    from webapp.extensions import db
+    from webapp.models import ImageStatus, Version, VersionStatus
+
+    version = db.session.get(Version, version_id)
+    if version is None or version.status.finished:
+        return
+    for image in version.images:
+        if image.push and image.status in (ImageStatus.QUEUED, ImageStatus.COPYING):
+            image.status = ImageStatus.FAILED
+            image.error = message
+    version.move_to(VersionStatus.FAILED, message)
+    db.session.commit()

@@ -1,0 +1,192 @@
+"""Rules about versions: who may do what, creating, retrying, deleting, recovering."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from webapp.audit.services import record
+from webapp.catalog.common import name_taken
+from webapp.extensions import db
+from webapp.jobruns.queue import enqueue
+from webapp.jobruns.reaper import register_recovery
+from webapp.models import (
+    ImageStatus,
+    JobRun,
+    JobStatus,
+    Project,
+    Role,
+    User,
+    Version,
+    VersionImage,
+    VersionLabel,
+    VersionService,
+    VersionStatus,
+)
+from webapp.models.base import utcnow
+from webapp.versions.plan import PlannedService, environment_of, registry_of
+
+JOB_KIND = "version_create"
+EDITOR_ROLES = (Role.TEST_ENGINEER,)  # admins always pass
+MAX_REQUEUES = 3
+
+# Other areas (release workflows) register a function naming what uses a version.
+UsageCheck = Callable[[Version], list[str]]
+_usage_checks: list[UsageCheck] = []
+
+
+class VersionRuleError(ValueError):
+    """An action the rules refuse; the message says why."""
+
+
+def register_usage_check(check: UsageCheck) -> UsageCheck:
+    _usage_checks.append(check)
+    return check
+
+
+def users_of(version: Version) -> list[str]:
+    """What uses the version (e.g. ``release #4``); empty until workflows register a check."""
+    return [user for check in _usage_checks for user in check(version)]
+
+
+def may_edit(user: User) -> bool:
+    """Create, retry and delete versions: test engineers and admins."""
+    return user.is_authenticated and user.has_role(*EDITOR_ROLES)
+
+
+def may_retry(user: User, version: Version) -> bool:
+    return may_edit(user) and version.can_become(VersionStatus.RETRYING)
+
+
+def may_delete(user: User, version: Version) -> bool:
+    return may_edit(user) and version.status.finished
+
+
+def name_in_use(project_id: int, name: str) -> bool:
+    return name_taken(Version, Version.name, name, project_id=project_id)
+
+
+def create_version(
+    project: Project, data: dict, planned: list[PlannedService], user: User
+) -> Version:
+    """Add the version, its services and images to the session (no commit)."""
+    env = environment_of(project.id, data.get("environment_id"))
+    registry = registry_of(data.get("registry_id"))
+    version = Version(
+        project=project,
+        name=data["name"],
+        description=data.get("description") or None,
+        source_environment=env,
+        source_environment_name=env.name if env else "",
+        target_registry=registry,
+        target_registry_address=registry.address if registry else "",
+        created_from_id=data.get("created_from_id"),
+        status=VersionStatus.CREATING,
+        created_by_id=user.id,
+    )
+    version.labels = [VersionLabel(name=label) for label in data.get("labels") or []]
+    for item in planned:
+        service = VersionService(
+            service=item.service,
+            name=item.service.name,
+            order_group=item.service.order_group,
+            yaml=item.yaml,
+        )
+        version.services.append(service)
+        for image in item.images:
+            row = VersionImage(
+                container=image.container,
+                source_ref=image.source_ref,
+                target_ref=image.target_ref,
+                push=image.push,
+                status=ImageStatus.QUEUED if image.push else ImageStatus.SKIPPED,
+            )
+            service.images.append(row)
+            version.images.append(row)
+    db.session.add(version)
+    db.session.flush()
+    record("create", version, detail=f"project {project.key}")
+    return version
+
+
+def start_copy(version: Version, user: User | None) -> JobRun:
+    """Enqueue the copy job; a version with nothing to push ends ``success`` at once."""
+    from jobs.versions import create_version_images
+
+    run = enqueue(
+        create_version_images,
+        version.id,
+        kind=JOB_KIND,
+        title=f"Create version {version.name} of {version.project.name}",
+        target=version,
+        user=user,
+    )
+    version.job_run_id = run.id
+    if run.status == JobStatus.FAILED:
+        version.move_to(VersionStatus.FAILED, run.error)
+    db.session.commit()
+    return run
+
+
+def retry(version: Version, user: User) -> JobRun:
+    """From ``failed`` only: reset the failed images and copy just those again."""
+    if not version.can_become(VersionStatus.RETRYING):
+        raise VersionRuleError(
+            f"Only a failed version can be retried; this one is {version.status}."
+        )
+    version.move_to(VersionStatus.RETRYING)
+    for image in version.images:
+        if image.push and image.status != ImageStatus.DONE:
+            image.status = ImageStatus.QUEUED
+            image.error = None
+            image.bytes_copied = 0
+    record("retry", version)
+    db.session.commit()
+    return start_copy(version, user)
+
+
+def delete(version: Version) -> None:
+    """Soft delete with an audit event; refused while in use or still being created."""
+    if not version.status.finished:
+        raise VersionRuleError(
+            f"Version {version.name} is {version.status}; wait until it ends, then delete it."
+        )
+    users = users_of(version)
+    if users:
+        raise VersionRuleError(
+            f"Cannot delete version {version.name}: it is used by {', '.join(users)}."
+        )
+    version.deleted_at = utcnow()
+    record("delete", version)
+    db.session.commit()
+
+
+@register_recovery(JOB_KIND)
+def requeue_lost_copy(run: JobRun, reason: str) -> None:
+    """The reaper found the copy job lost: start it again; images already done are skipped."""
+    version = db.session.scalar(select(Version).where(Version.job_run_id == run.id))
+    if version is None or version.status.finished or version.deleted_at is not None:
+        return
+    lost_before = db.session.scalar(
+        select(func.count(JobRun.id)).where(
+            JobRun.kind == JOB_KIND,
+            JobRun.target_id == version.id,
+            JobRun.error.like("%Requeued as job%"),
+        )
+    )
+    if lost_before >= MAX_REQUEUES:
+        version.move_to(
+            VersionStatus.FAILED,
+            f"The copy job was lost {lost_before + 1} times; last: {reason} Retry when the "
+            "workers are healthy.",
+        )
+        db.session.commit()
+        return
+    new_run = start_copy(version, run.created_by)
+    run.error = f"{reason} Requeued as job {new_run.id}."
+    current_app.logger.info(
+        "version %s: lost job %s requeued as %s", version.id, run.id, new_run.id
+    )
+    db.session.commit()

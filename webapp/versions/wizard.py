@@ -1,0 +1,368 @@
+"""The three-step "Create version" form; its draft lives on the server between steps."""
+
+from __future__ import annotations
+
+from flask import abort, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from wtforms.fields.choices import SelectChoice
+
+from webapp.auth.access import roles_required
+from webapp.catalog.common import get_or_404
+from webapp.extensions import db, htmx
+from webapp.htmx_responses import fragment
+from webapp.models import Environment, Project, ProjectKind, Registry, VersionDraft
+from webapp.versions import bp, drafts, services
+from webapp.versions.forms import (
+    NAME_MESSAGE,
+    TAG_MESSAGE,
+    TAG_RE,
+    VERSION_NAME_RE,
+    BasicsForm,
+    ImagesForm,
+    ServicesForm,
+    parse_labels,
+)
+from webapp.versions.plan import (
+    default_repository,
+    deployed_services,
+    environment_of,
+    plan,
+    registry_of,
+)
+
+NAME_TAKEN = "A version with this name exists in this project."
+
+
+def get_yaml_project(project_id: int) -> Project:
+    project = get_or_404(Project, project_id, "project")
+    if project.kind != ProjectKind.K8S_YAML:
+        abort(400, f"This form creates versions of K8s YAML projects; {project.name} is not one.")
+    return project
+
+
+def _step_url(project: Project, step: int) -> str:
+    return url_for(".new_step", project_id=project.id, step=step)
+
+
+@bp.route("/projects/<int:project_id>/new")
+@roles_required(*services.EDITOR_ROLES)
+def new(project_id: int):
+    """Start a version, or resume the draft where it was left."""
+    project = get_yaml_project(project_id)
+    draft = drafts.active_draft(current_user.id, project.id)
+    return redirect(_step_url(project, draft.step if draft else 1))
+
+
+@bp.route("/projects/<int:project_id>/new/discard", methods=["POST"])
+@roles_required(*services.EDITOR_ROLES)
+def discard(project_id: int):
+    project = get_yaml_project(project_id)
+    draft = drafts.active_draft(current_user.id, project.id)
+    if draft is not None:
+        drafts.discard(draft)
+    return redirect(url_for(".index", project_id=project.id))
+
+
+@bp.route("/projects/<int:project_id>/name-check")
+@roles_required(*services.EDITOR_ROLES)
+def name_check(project_id: int):
+    """Checked as you type: the name's format and whether the project has it."""
+    project = get_yaml_project(project_id)
+    name = (request.args.get("name") or "").strip()
+    if not name:
+        problem = None
+    elif not VERSION_NAME_RE.match(name):
+        problem = NAME_MESSAGE
+    elif services.name_in_use(project.id, name):
+        problem = NAME_TAKEN
+    else:
+        problem = ""
+    return fragment("partials/versions/name_check.html", name=name, problem=problem)
+
+
+@bp.route("/projects/<int:project_id>/new/<int:step>", methods=["GET", "POST"])
+@roles_required(*services.EDITOR_ROLES)
+def new_step(project_id: int, step: int):
+    if step not in drafts.STEPS:
+        abort(404, "No such step.")
+    project = get_yaml_project(project_id)
+    if request.method == "POST" and step == 3:
+        done = _already_created()
+        if done is not None:
+            return done
+    draft = drafts.active_draft(current_user.id, project.id)
+    if request.method == "GET":
+        if draft is None and step > 1:
+            return redirect(_step_url(project, 1))
+        if draft is not None and step > draft.step:
+            return redirect(_step_url(project, draft.step))
+        data = draft.data if draft else {}
+        return _render(step, project, data, draft)
+    draft = draft or drafts.open_draft(current_user.id, project.id)
+    return (_basics, _services, _images)[step - 1](project, draft)
+
+
+def _already_created():
+    """A second click on Create: follow to the version the first one made."""
+    draft = drafts.draft_by_token(request.form.get("token"))
+    if draft is None or draft.consumed_at is None or draft.user_id != current_user.id:
+        return None
+    if draft.version_id is None:
+        abort(409, "This draft was already used. Start a new version.")
+    return redirect(url_for(".detail", version_id=draft.version_id))
+
+
+def _basics(project: Project, draft: VersionDraft):
+    form = BasicsForm()
+    changes = {
+        "name": (form.name.data or "").strip(),
+        "labels": parse_labels(form.labels.data),
+        "description": form.description.data or "",
+    }
+    valid = _check_basics(form, project)
+    drafts.save(draft, changes, step=2 if valid else 1)
+    if valid:
+        return redirect(_step_url(project, 2))
+    return _render(1, project, draft.data, draft, form=form)
+
+
+def _check_basics(form: BasicsForm, project: Project) -> bool:
+    valid = form.validate()
+    if not form.name.errors and services.name_in_use(project.id, form.name.data.strip()):
+        form.name.errors.append(NAME_TAKEN)
+        valid = False
+    return valid
+
+
+def _services(project: Project, draft: VersionDraft):
+    form = ServicesForm()
+    _service_choices(form, project, form.environment_id.data)
+    action = form.action.data
+    changes = {
+        "environment_id": form.environment_id.data or None,
+        "service_ids": list(form.service_ids.data or []),
+    }
+    if action == "back":
+        drafts.save(draft, changes, step=1)
+        return redirect(_step_url(project, 1))
+    if action in ("environment", "all", "none"):
+        everything = [choice[0] for choice in form.service_ids.choices]
+        changes["service_ids"] = [] if action == "none" else everything
+        drafts.save(draft, changes, step=2)
+        if htmx.target == "draft-services":
+            return fragment(
+                "partials/versions/draft_services.html", **_services_context(project, draft.data)
+            )
+        return _render(2, project, draft.data, draft)
+    valid = form.validate()
+    drafts.save(draft, changes, step=3 if valid else 2)
+    if valid:
+        return redirect(_step_url(project, 3))
+    return _render(2, project, draft.data, draft, form=form)
+
+
+def _images(project: Project, draft: VersionDraft):
+    form = ImagesForm()
+    registry = registry_of(form.registry_id.data)
+    form.registry_address = registry.address if registry else None
+    _registry_choices(form)
+    action = form.action.data
+    changes = {"registry_id": registry.id if registry else None}
+    if action == "registry":
+        changes["images"] = _image_changes(form, project, draft.data, None, keep_repositories=False)
+    else:
+        if action == "apply_tags":
+            tag = (form.all_tags.data or "").strip()
+            if TAG_RE.match(tag):
+                for row in form.images:
+                    row.form.tag.data = tag
+            else:
+                form.all_tags.errors = [TAG_MESSAGE]
+        changes["images"] = _image_changes(form, project, draft.data, registry)
+    if form.all_tags.errors:
+        drafts.save(draft, changes, step=3)
+        return _render(3, project, draft.data, draft, form=form)
+    if action == "back":
+        drafts.save(draft, changes, step=2)
+        return redirect(_step_url(project, 2))
+    if action in ("registry", "apply_tags"):
+        drafts.save(draft, changes, step=3)
+        if htmx.target == "draft-images":
+            form = _images_form(draft.data, project)
+            form.token.data = draft.token
+            return fragment(
+                "partials/versions/draft_images.html", **_images_context(project, draft, form)
+            )
+        return _render(3, project, draft.data, draft)
+    drafts.save(draft, changes, step=3)
+    # Check what the draft now holds (defaults filled in), not the raw rows.
+    check = _images_form(draft.data, project)
+    check.registry_address = registry.address if registry else None
+    check.token.data = draft.token
+    if not check.validate():
+        return _render(3, project, draft.data, draft, form=check)
+    return _create(project, draft)
+
+
+def _image_changes(
+    form: ImagesForm,
+    project: Project,
+    data: dict,
+    registry: Registry | None,
+    *,
+    keep_repositories: bool = True,
+) -> dict:
+    """Per-image settings to keep: only what differs from the defaults, so defaults follow."""
+    sources = {
+        image.key: image.source_ref
+        for service in plan(data, project.id)
+        for image in service.images
+    }
+    images = {}
+    for row in form.images:
+        key = row.form.key.data
+        if key not in sources:
+            continue
+        repository = (row.form.repository.data or "").strip()
+        tag = (row.form.tag.data or "").strip()
+        defaults = (
+            default_repository(registry, sources[key]),
+            default_repository(None, sources[key]),
+        )
+        keep_repo = keep_repositories and repository not in defaults
+        images[key] = {
+            "repository": repository if keep_repo else None,
+            "tag": tag if tag != (data.get("name") or "") else None,
+            "push": bool(row.form.push.data),
+        }
+    return images
+
+
+def _create(project: Project, draft: VersionDraft):
+    """Check every step again, then write the version and consume the draft in one commit."""
+    data = draft.data
+    basics = BasicsForm(
+        formdata=None,
+        data={**data, "labels": ", ".join(data.get("labels") or [])},
+        meta={"csrf": False},
+    )
+    if not _check_basics(basics, project):
+        drafts.save(draft, {}, step=1)
+        return _render(1, project, data, draft, form=basics)
+    chosen = ServicesForm(formdata=None, data=data, meta={"csrf": False})
+    _service_choices(chosen, project, data.get("environment_id"))
+    if not chosen.validate():
+        drafts.save(draft, {}, step=2)
+        return _render(2, project, data, draft, form=chosen)
+    planned = plan(data, project.id)
+    if not drafts.claim(draft):
+        db.session.rollback()
+        return _already_created_or_409(draft.token)
+    version = services.create_version(project, data, planned, current_user)
+    draft.version_id = version.id
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        basics.name.errors = [NAME_TAKEN]
+        drafts.save(draft, {}, step=1)
+        return _render(1, project, draft.data, draft, form=basics)
+    services.start_copy(version, current_user)
+    return redirect(url_for(".detail", version_id=version.id))
+
+
+def _already_created_or_409(token: str):
+    draft = drafts.draft_by_token(token)
+    if draft is not None and draft.version_id is not None:
+        return redirect(url_for(".detail", version_id=draft.version_id))
+    abort(409, "This draft is being used by another request. Reload the page.")
+
+
+def _service_choices(form: ServicesForm, project: Project, environment_id: int | None) -> None:
+    envs = db.session.scalars(
+        select(Environment).where(Environment.project_id == project.id).order_by(Environment.name)
+    ).all()
+    form.environment_id.choices = [SelectChoice(0, "— choose —")] + [
+        SelectChoice(env.id, env.name) for env in envs
+    ]
+    env = environment_of(project.id, environment_id)
+    form.service_ids.choices = [
+        (row.service_id, row.service.name) for row in deployed_services(env.id if env else None)
+    ]
+
+
+def _registry_choices(form: ImagesForm) -> None:
+    registries = db.session.scalars(select(Registry).order_by(Registry.name)).all()
+    form.registry_id.choices = [SelectChoice(0, "— choose —")] + [
+        SelectChoice(r.id, f"{r.name} ({r.prefix})") for r in registries
+    ]
+
+
+def _images_form(data: dict, project: Project) -> ImagesForm:
+    rows = [
+        {"key": i.key, "repository": i.repository, "tag": i.tag, "push": i.push}
+        for service in plan(data, project.id)
+        for i in service.images
+    ]
+    form = ImagesForm(
+        formdata=None,
+        data={"registry_id": data.get("registry_id") or 0, "images": rows},
+        meta={"csrf": False},
+    )
+    _registry_choices(form)
+    return form
+
+
+def _services_context(project: Project, data: dict) -> dict:
+    form = ServicesForm(formdata=None, data=data)
+    _service_choices(form, project, data.get("environment_id"))
+    return {
+        "project": project,
+        "services_form": form,
+        "previews": _previews(project, data),
+        "data": data,
+    }
+
+
+def _previews(project: Project, data: dict) -> list:
+    """Every deployed service of the environment with its YAML as step 3 would rewrite it."""
+    everything = [row.service_id for row in deployed_services(data.get("environment_id"))]
+    return plan({**data, "service_ids": everything}, project.id)
+
+
+def _images_context(project: Project, draft: VersionDraft, form: ImagesForm) -> dict:
+    planned = {
+        i.key: (service, i) for service in plan(draft.data, project.id) for i in service.images
+    }
+    return {"project": project, "images_form": form, "planned": planned, "draft": draft}
+
+
+def _render(step: int, project: Project, data: dict, draft: VersionDraft | None, form=None):
+    """A step page; 422 when the submitted form has errors."""
+    context = {"project": project, "step": step, "draft": draft, "data": data}
+    if step == 1:
+        form = form or BasicsForm(
+            formdata=None, data={**data, "labels": ", ".join(data.get("labels") or [])}
+        )
+        context["form"] = form
+    elif step == 2:
+        context.update(_services_context(project, data))
+        if form is not None:
+            form.environment_id.choices = context["services_form"].environment_id.choices
+            form.service_ids.choices = context["services_form"].service_ids.choices
+            context["services_form"] = form
+        form = context["services_form"]
+    else:
+        form = form or _images_form(data, project)
+        if draft is not None:
+            form.token.data = draft.token
+        context.update(_images_context(project, draft, form))
+    status = 422 if form.errors else 200
+    template = (
+        "versions/new_basics.html",
+        "versions/new_services.html",
+        "versions/new_images.html",
+    )
+    return render_template(template[step - 1], **context), status

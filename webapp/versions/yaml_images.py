@@ -1,0 +1,42 @@
+"""Read the images of a service's YAML and rewrite them to their targets."""
+
+from __future__ import annotations
+
+import yaml
+
+from webapp.catalog.validation import pod_spec
+
+
+def containers_and_images(text: str) -> dict[str, str]:
+    """``{container name: image}`` over every workload of the YAML, first one wins."""
+    found: dict[str, str] = {}
+    for document in yaml.safe_load_all(text or ""):
+        for container in _containers(document):
+            name, image = container.get("name"), container.get("image")
+            if name and image:
+                found.setdefault(str(name), str(image))
+    return found
+
+
+def rewrite_images(text: str, images: dict[str, str]) -> str:
+    """The YAML with each container named in ``images`` set to its new image."""
+    documents = [doc for doc in yaml.safe_load_all(text or "") if doc is not None]
+    for document in documents:
+        for container in _containers(document):
+            if container.get("name") in images:
+                container["image"] = images[container["name"]]
+    return yaml.safe_dump_all(documents, sort_keys=False)
+
+
+def _containers(document) -> list[dict]:
+    if not isinstance(document, dict):
+        return []
+    spec = pod_spec(document)
+    if not spec:
+        return []
+    return [
+        container
+        for key in ("initContainers", "containers")
+        for container in spec.get(key) or []
+        if isinstance(container, dict)
+    ]
