@@ -59,9 +59,10 @@ def decode_body(content_type: str, raw: bytes) -> object:
             ) from None
         try:
             return protobuf.decode(raw)
+        except errors.ApiError:
+            raise
         except ValueError as exc:
-            # 415 makes client-go retry the request as JSON.
-            raise errors.ApiError(415, "UnsupportedMediaType", str(exc)) from None
+            raise errors.bad_request(f"unable to decode the protobuf body: {exc}") from None
     try:
         if media.endswith("yaml"):
             return yaml.safe_load(raw)
