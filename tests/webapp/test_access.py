@@ -47,6 +47,20 @@ MATRIX = [
     ("GET", "/jobs/{job_run_id}/status", ALL, 200),
     ("GET", "/audit/", ADMIN, 200),
     ("POST", "/auth/logout", ALL, 302),
+    # Versions. The matrix catalog has no version, so ids in {project_id}'s place answer
+    # 404 to whoever passes the role check; the pages themselves are tested in test_versions*.
+    ("GET", "/versions/projects/{project_id}/", ALL, 200),
+    ("GET", "/versions/projects/{project_id}/new", {"admin", "tester"}, 302),
+    # {cluster_id} is 1 (the only cluster): step 1 of the form.
+    ("GET", "/versions/projects/{project_id}/new/{cluster_id}", {"admin", "tester"}, 200),
+    ("POST", "/versions/projects/{project_id}/new/discard", {"admin", "tester"}, 302),
+    ("GET", "/versions/projects/{project_id}/name-check", {"admin", "tester"}, 200),
+    ("GET", "/versions/{project_id}", ALL, 404),
+    ("GET", "/versions/{project_id}/progress", ALL, 404),
+    ("POST", "/versions/{project_id}/retry", {"admin", "tester"}, 404),
+    ("POST", "/versions/{project_id}/delete", {"admin", "tester"}, 404),
+    ("POST", "/versions/{project_id}/copy", {"admin", "tester"}, 404),
+    ("GET", "/versions/{project_id}/services/{service_id}.yaml", ALL, 404),
 ]
 PUBLIC = {"/auth/login", "/healthz", "/static/<path:filename>"}
 
