@@ -50,7 +50,8 @@ def check_registry(
     Raises ``RegistryError`` (``UnauthorizedError`` for bad credentials) with a
     message that says what to fix and never contains the password.
     """
-    host = address.strip().removeprefix("https://").removeprefix("http://").rstrip("/")
+    # Only host[:port] matters for /v2/; a namespace path after it is not part of the API URL.
+    host = address.strip().removeprefix("https://").removeprefix("http://").split("/")[0]
     if address.strip().startswith("http://"):
         plain_http = True
     credentials = Credentials(username, password or "") if username else None
