@@ -45,3 +45,31 @@ __all__ = [
     "VersionService",
     "VersionStatus",
 ]
+
+from webapp.models.releases import (  # noqa: E402
+    ApprovalDecision,
+    Decision,
+    EnvironmentLock,
+    Release,
+    ReleaseService,
+    ReleaseStage,
+    ReleaseStatus,
+    ServiceStatus,
+    StageStatus,
+)
+from webapp.models.workflows import StageKind, Workflow, WorkflowStage  # noqa: E402
+
+__all__ += [
+    "ApprovalDecision",
+    "Decision",
+    "EnvironmentLock",
+    "Release",
+    "ReleaseService",
+    "ReleaseStage",
+    "ReleaseStatus",
+    "ServiceStatus",
+    "StageKind",
+    "StageStatus",
+    "Workflow",
+    "WorkflowStage",
+]
