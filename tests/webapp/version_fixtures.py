@@ -89,3 +89,71 @@ def make_version_catalog(
         return VersionCatalog(
             project.id, env.id, registry.id, {name: s.id for name, s in rows.items()}
         )
+
+
+def text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def step_url(cat: VersionCatalog, step: int) -> str:
+    return f"/versions/projects/{cat.project_id}/new/{step}"
+
+
+def image_rows(html: str) -> dict[str, dict]:
+    """The image rows of step 3 as the page shows them: key -> posted field values."""
+    import re
+
+    rows = {}
+    for match in re.finditer(r'name="images-(\d+)-key" type="hidden" value="([^"]+)"', html):
+        index, key = match.groups()
+        value = {}
+        for name in ("repository", "tag"):
+            found = re.search(rf'name="images-{index}-{name}" type="text" value="([^"]*)"', html)
+            value[name] = found.group(1) if found else ""
+        value["push"] = bool(re.search(rf'checked id="images-{index}-push"', html))
+        value["index"] = index
+        rows[key] = value
+    return rows
+
+
+def token_of(html: str) -> str:
+    import re
+
+    return re.search(r'name="token" value="(\w+)"', html).group(1)
+
+
+def images_post(html: str, action: str, **extra) -> dict:
+    """The step-3 form as a browser would post it, with ``action`` pressed."""
+    data = {"token": token_of(html), "action": action, **extra}
+    for key, row in image_rows(html).items():
+        i = row["index"]
+        data[f"images-{i}-key"] = key
+        data[f"images-{i}-repository"] = row["repository"]
+        data[f"images-{i}-tag"] = row["tag"]
+        if row["push"]:
+            data[f"images-{i}-push"] = "y"
+    return data
+
+
+def create_through_form(client, cat: VersionCatalog, name: str, labels: str = ""):
+    """Walk the three steps with defaults; return the response to Create."""
+    response = client.post(
+        step_url(cat, 1), data={"name": name, "labels": labels, "action": "next"}
+    )
+    assert response.status_code == 302, text(response)
+    response = client.post(
+        step_url(cat, 2),
+        data={
+            "environment_id": cat.environment_id,
+            "service_ids": list(cat.service_ids.values()),
+            "action": "next",
+        },
+    )
+    assert response.status_code == 302, text(response)
+    page = client.post(
+        step_url(cat, 3), data={"registry_id": cat.registry_id, "action": "registry"}
+    )
+    assert page.status_code == 200, text(page)
+    return client.post(
+        step_url(cat, 3), data=images_post(text(page), "create", registry_id=cat.registry_id)
+    )

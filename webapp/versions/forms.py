@@ -66,7 +66,7 @@ class BasicsForm(_Step):
 
 
 class ServicesForm(_Step):
-    environment_id = SelectField("Source environment", coerce=int, validators=[Optional()])
+    environment_id = SelectField("Source environment", coerce=int)
     service_ids = SelectMultipleField(
         "Services",
         coerce=int,
@@ -92,7 +92,7 @@ class ImageRowForm(Form):
 
 
 class ImagesForm(_Step):
-    registry_id = SelectField("Target registry", coerce=int, validators=[Optional()])
+    registry_id = SelectField("Target registry", coerce=int)
     all_tags = StringField("Tag for every image", validators=[Optional(), Length(max=128)])
     images = FieldList(FormField(ImageRowForm))
     token = HiddenField()

@@ -241,26 +241,27 @@ def _image_changes(
 
 
 def _create(project: Project, draft: VersionDraft):
-    """Check every step again, then write the version and consume the draft in one commit."""
-    data = draft.data
+    """Claim the draft, check every step again, write the version: all in one transaction."""
+    data = dict(draft.data)
+    if not drafts.claim(draft):
+        db.session.rollback()
+        return _already_created_or_409(draft.token)
     basics = BasicsForm(
         formdata=None,
         data={**data, "labels": ", ".join(data.get("labels") or [])},
         meta={"csrf": False},
     )
     if not _check_basics(basics, project):
+        db.session.rollback()
         drafts.save(draft, {}, step=1)
         return _render(1, project, data, draft, form=basics)
     chosen = ServicesForm(formdata=None, data=data, meta={"csrf": False})
     _service_choices(chosen, project, data.get("environment_id"))
     if not chosen.validate():
+        db.session.rollback()
         drafts.save(draft, {}, step=2)
         return _render(2, project, data, draft, form=chosen)
-    planned = plan(data, project.id)
-    if not drafts.claim(draft):
-        db.session.rollback()
-        return _already_created_or_409(draft.token)
-    version = services.create_version(project, data, planned, current_user)
+    version = services.create_version(project, data, plan(data, project.id), current_user)
     draft.version_id = version.id
     try:
         db.session.commit()
@@ -268,7 +269,7 @@ def _create(project: Project, draft: VersionDraft):
         db.session.rollback()
         basics.name.errors = [NAME_TAKEN]
         drafts.save(draft, {}, step=1)
-        return _render(1, project, draft.data, draft, form=basics)
+        return _render(1, project, data, draft, form=basics)
     services.start_copy(version, current_user)
     return redirect(url_for(".detail", version_id=version.id))
 
