@@ -13,6 +13,7 @@ instance folder (``instance/`` by default).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -326,6 +327,16 @@ def instance_path() -> Path:
     return Path(os.environ.get("SLIPWAY_INSTANCE_PATH") or ROOT / "instance")
 
 
+def database_identity() -> tuple[str, bool]:
+    """A digest naming the database the app will use, and whether it is a new SQLite file."""
+    url = os.environ.get("SLIPWAY_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if url:
+        # A digest, not the URL: it may hold a password and seeded.json is not private.
+        return hashlib.sha256(url.encode()).hexdigest(), False
+    sqlite = instance_path() / "slipway.sqlite"
+    return hashlib.sha256(str(sqlite).encode()).hexdigest(), not sqlite.exists()
+
+
 def demo_credentials() -> list[tuple[str, str, str]]:
     """(username, password, role) of the demo users, from the seed's 0600 file."""
     from webapp.cli.demo import DEMO_USERS
@@ -410,11 +421,17 @@ def start(stack: Stack) -> dict:
         SLIPWAY_REMEMBER_COOKIE_SECURE="false",
         SLIPWAY_SANDBOX_CLUSTER_URL=kube_url,
     )
+    database, new_database = database_identity()
     instance_path().mkdir(parents=True, exist_ok=True)  # SQLite does not create its folder
     stack.step("applying database migrations", [str(BIN / "flask"), "db", "upgrade"])
-    wanted = {"registry": registry.address, "kube": kube_url, "helm_releases": True}
+    wanted = {
+        "registry": registry.address,
+        "kube": kube_url,
+        "helm_releases": True,
+        "database": database,
+    }
     credentials = instance_path() / "demo-credentials.txt"
-    if seeded != wanted or not credentials.exists():
+    if new_database or seeded != wanted or not credentials.exists():
         print("seeding the demo data …", flush=True)
         # The seed prints passwords: they are read from its 0600 file instead of its output.
         stack.step(
