@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
 from flask import current_app
 from redis import Redis
@@ -50,6 +51,50 @@ def enqueue(
     db.session.commit()
     try:
         get_queue(queue).enqueue(
+            func,
+            run.id,
+            *args,
+            job_id=run.rq_id,
+            job_timeout=current_app.config["JOB_TIMEOUT"],
+            result_ttl=86400,
+            failure_ttl=7 * 86400,
+        )
+    except RedisError as exc:
+        run.status = JobStatus.FAILED
+        run.error = f"The job queue (Redis) is unreachable: {exc}. Start Redis and try again."
+        run.ended_at = utcnow()
+        db.session.commit()
+    return run
+
+
+def enqueue_in(
+    delay: timedelta,
+    func: Callable,
+    *args,
+    kind: str,
+    title: str,
+    target=None,
+    user: User | None = None,
+    queue: str = "default",
+) -> JobRun:
+    """Like :func:`enqueue`, but RQ's scheduler starts the job after ``delay``.
+
+    Needs a worker started with the scheduler (``flask worker`` is).
+    """
+    run = JobRun(
+        kind=kind,
+        title=title,
+        rq_id=uuid.uuid4().hex,
+        status=JobStatus.QUEUED,
+        target_type=target.__class__.__name__.lower() if target is not None else None,
+        target_id=getattr(target, "id", None),
+        created_by_id=getattr(user, "id", None),
+    )
+    db.session.add(run)
+    db.session.commit()
+    try:
+        get_queue(queue).enqueue_in(
+            delay,
             func,
             run.id,
             *args,
