@@ -349,6 +349,97 @@ def demo_credentials() -> list[tuple[str, str, str]]:
     return [(name, known[name], role.label) for name, role in DEMO_USERS if name in known]
 
 
+def start_registry(stack: Stack, ports: dict) -> services.Service:
+    """The demo registry, on last run's port when free, holding the demo images."""
+    registry = services.start_registry(RUN_DIR / "registry", choose_port(ports.get("registry")))
+    stack.adopt("registry", registry, "registry.log")
+    if not images_present(registry.address):
+        print(f"pushing the demo images to {registry.address} …", flush=True)
+        demo_data.push_demo_images(registry.address)
+    return registry
+
+
+def start_cluster(stack: Stack, ports: dict, registry_address: str) -> tuple[int, bool]:
+    """The sandbox cluster on last run's port when free; (port, whether it started empty).
+
+    The demo's namespaces and workloads are seeded only into a new state file,
+    so what releases did survives a restart.
+    """
+    first_start = not KUBE_STATE.exists()
+    port = choose_port(ports.get("kube"))
+    KUBECONFIG.unlink(missing_ok=True)
+    args = [PYTHON, "-m", "sandbox.kube", "--port", str(port)]
+    args += ["--state", str(KUBE_STATE), "--kubeconfig", str(KUBECONFIG)]
+    if first_start:
+        args += ["--demo-registry", registry_address]
+    stack.spawn("sandbox-cluster", args)
+    stack.wait_until("the sandbox cluster", KUBECONFIG.exists, timeout=30)
+    services.wait_for_port(port)
+    return port, first_start
+
+
+def prepare_cluster(stack: Stack, seeded: dict, registry_address: str, first_start: bool) -> None:
+    """Follow a moved registry, and install the demo's Helm releases once."""
+    demo_cluster = [PYTHON, "-m", "sandbox.demo_cluster"]
+    old_registry = seeded.get("registry")
+    if not first_start and old_registry and old_registry != registry_address:
+        print(f"the registry moved from {old_registry} to {registry_address}", flush=True)
+        stack.step(
+            "pointing the sandbox's workloads at the moved registry",
+            [*demo_cluster, "retarget", "--kubeconfig", str(KUBECONFIG)]
+            + ["--old", old_registry, "--new", registry_address],
+        )
+    if first_start or not seeded.get("helm_releases"):
+        stack.step(
+            "installing the demo Helm releases",
+            [*demo_cluster, "helm", "--kubeconfig", str(KUBECONFIG)]
+            + ["--registry", registry_address],
+        )
+
+
+def prepare_database(stack: Stack, seeded: dict, registry_address: str, kube_url: str) -> None:
+    """Apply migrations; seed the demo when the database or an address is new."""
+    database, new_database = database_identity()
+    instance_path().mkdir(parents=True, exist_ok=True)  # SQLite does not create its folder
+    stack.step("applying database migrations", [str(BIN / "flask"), "db", "upgrade"])
+    wanted = {
+        "registry": registry_address,
+        "kube": kube_url,
+        "helm_releases": True,
+        "database": database,
+    }
+    credentials = instance_path() / "demo-credentials.txt"
+    if not new_database and seeded == wanted and credentials.exists():
+        return
+    print("seeding the demo data …", flush=True)
+    # The seed prints passwords: they are read from its 0600 file instead of its output.
+    stack.step(
+        "seeding the demo",
+        [str(BIN / "flask"), "demo", "seed", "--registry", registry_address]
+        + ["--kubeconfig", str(KUBECONFIG), "--no-push"],
+        log_name="seed",
+        secret_output=True,
+    )
+    _write_json(SEEDED_FILE, wanted)
+
+
+def start_app(stack: Stack, port: int) -> str:
+    """The web app (gunicorn) and an RQ worker; the URL once the app really answers."""
+    web_env = dict(stack.env, SLIPWAY_AUTO_MIGRATE="false")  # migrations ran already
+    gunicorn = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2"]
+    gunicorn += ["--threads", "4", "--access-logfile", "-", "--error-logfile", "-", "wsgi:app"]
+    stack.spawn("web", gunicorn, env=web_env)
+    stack.spawn("worker", [str(BIN / "flask"), "worker"])
+    url = f"http://127.0.0.1:{port}"
+    stack.wait_until("the web app's /healthz", lambda: _http_ok(f"{url}/healthz"), timeout=60)
+    stack.wait_until(
+        "the sign-in page",
+        lambda: _http_ok(f"{url}/auth/login", ('name="csrf_token"', 'name="password"')),
+        timeout=10,
+    )
+    return url
+
+
 def start(stack: Stack) -> dict:
     """Start every part; return what the banner shows."""
     claim_run_dir()
@@ -359,58 +450,12 @@ def start(stack: Stack) -> dict:
 
     redis = services.start_redis(RUN_DIR / "redis")
     stack.adopt("redis", redis, "redis.log")
-    registry = services.start_registry(RUN_DIR / "registry", choose_port(ports.get("registry")))
-    stack.adopt("registry", registry, "registry.log")
-    old_registry = seeded.get("registry")
-    if not images_present(registry.address):
-        print(f"pushing the demo images to {registry.address} …", flush=True)
-        demo_data.push_demo_images(registry.address)
-
-    first_cluster_start = not KUBE_STATE.exists()
-    kube_port = choose_port(ports.get("kube"))
-    KUBECONFIG.unlink(missing_ok=True)
-    kube_args = [PYTHON, "-m", "sandbox.kube", "--port", str(kube_port)]
-    kube_args += ["--state", str(KUBE_STATE), "--kubeconfig", str(KUBECONFIG)]
-    if first_cluster_start:
-        kube_args += ["--demo-registry", registry.address]
-    stack.spawn("sandbox-cluster", kube_args)
-    stack.wait_until("the sandbox cluster", KUBECONFIG.exists, timeout=30)
-    services.wait_for_port(kube_port)
+    registry = start_registry(stack, ports)
+    kube_port, first_cluster_start = start_cluster(stack, ports, registry.address)
     kube_url = f"http://127.0.0.1:{kube_port}"
     web_port = choose_port(WEB_PORT)
     _write_json(PORTS_FILE, {"registry": registry.port, "kube": kube_port, "web": web_port})
-
-    if first_cluster_start or not seeded.get("helm_releases"):
-        stack.step(
-            "installing the demo Helm releases",
-            [
-                PYTHON,
-                "-m",
-                "sandbox.demo_cluster",
-                "helm",
-                "--kubeconfig",
-                str(KUBECONFIG),
-                "--registry",
-                registry.address,
-            ],
-        )
-    elif old_registry and old_registry != registry.address:
-        print(f"the registry moved from {old_registry} to {registry.address}", flush=True)
-        stack.step(
-            "pointing the sandbox's workloads at the moved registry",
-            [
-                PYTHON,
-                "-m",
-                "sandbox.demo_cluster",
-                "retarget",
-                "--kubeconfig",
-                str(KUBECONFIG),
-                "--old",
-                old_registry,
-                "--new",
-                registry.address,
-            ],
-        )
+    prepare_cluster(stack, seeded, registry.address, first_cluster_start)
 
     stack.env.setdefault("SLIPWAY_SECRET_KEY", secret_key())
     stack.env.update(
@@ -421,63 +466,8 @@ def start(stack: Stack) -> dict:
         SLIPWAY_REMEMBER_COOKIE_SECURE="false",
         SLIPWAY_SANDBOX_CLUSTER_URL=kube_url,
     )
-    database, new_database = database_identity()
-    instance_path().mkdir(parents=True, exist_ok=True)  # SQLite does not create its folder
-    stack.step("applying database migrations", [str(BIN / "flask"), "db", "upgrade"])
-    wanted = {
-        "registry": registry.address,
-        "kube": kube_url,
-        "helm_releases": True,
-        "database": database,
-    }
-    credentials = instance_path() / "demo-credentials.txt"
-    if new_database or seeded != wanted or not credentials.exists():
-        print("seeding the demo data …", flush=True)
-        # The seed prints passwords: they are read from its 0600 file instead of its output.
-        stack.step(
-            "seeding the demo",
-            [
-                str(BIN / "flask"),
-                "demo",
-                "seed",
-                "--registry",
-                registry.address,
-                "--kubeconfig",
-                str(KUBECONFIG),
-                "--no-push",
-            ],
-            log_name="seed",
-            secret_output=True,
-        )
-        _write_json(SEEDED_FILE, wanted)
-
-    web_env = dict(stack.env, SLIPWAY_AUTO_MIGRATE="false")
-    stack.spawn(
-        "web",
-        [
-            str(BIN / "gunicorn"),
-            "--bind",
-            f"127.0.0.1:{web_port}",
-            "--workers",
-            "2",
-            "--threads",
-            "4",
-            "--access-logfile",
-            "-",
-            "--error-logfile",
-            "-",
-            "wsgi:app",
-        ],
-        env=web_env,
-    )
-    stack.spawn("worker", [str(BIN / "flask"), "worker"])
-    url = f"http://127.0.0.1:{web_port}"
-    stack.wait_until("the web app's /healthz", lambda: _http_ok(f"{url}/healthz"), timeout=60)
-    stack.wait_until(
-        "the sign-in page",
-        lambda: _http_ok(f"{url}/auth/login", ('name="csrf_token"', 'name="password"')),
-        timeout=10,
-    )
+    prepare_database(stack, seeded, registry.address, kube_url)
+    url = start_app(stack, web_port)
     return {"url": url, "registry": registry.address, "kube": kube_url}
 
 
