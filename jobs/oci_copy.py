@@ -18,6 +18,8 @@ from jobs.oci_ref import ImageRef
 from jobs.oci_transport import RegistryClient, with_retries
 
 CHUNK_SIZE = 1 << 20
+FALLBACK_UPLOAD_CHUNK = 8 << 20  # first chunk size tried after a 413 on a whole-blob PUT
+MIN_UPLOAD_CHUNK = 256 << 10
 
 
 @dataclass
@@ -83,11 +85,13 @@ class ImageCopier:
         concurrency: int = 4,
         progress: ProgressCallback | None = None,
         chunk_size: int = CHUNK_SIZE,
+        upload_chunk_size: int | None = None,
     ) -> None:
         self.src, self.dst = src, dst
         self.src_client, self.dst_client = src_client, dst_client
         self.concurrency = max(1, concurrency)
         self.chunk_size = chunk_size
+        self.upload_chunk_size = upload_chunk_size
         self._progress = progress
         self._lock = threading.Lock()
         self.same_registry = src.api_host == dst.api_host
@@ -228,7 +232,13 @@ class ImageCopier:
                 raise
 
     def _copy_blob(self, blob: Descriptor) -> None:
-        outcome = with_retries(lambda: self._copy_blob_once(blob), self.dst_client.retry)
+        while True:
+            try:
+                outcome = with_retries(lambda: self._copy_blob_once(blob), self.dst_client.retry)
+                break
+            except RegistryError as err:
+                if err.status != 413 or not self._smaller_upload_chunks():
+                    raise
         with self._lock:
             if outcome == "skipped":
                 self.result.blobs_skipped += 1
@@ -238,6 +248,15 @@ class ImageCopier:
                 self.result.blobs_copied += 1
             self._blobs_done += 1
         self._report("blob", f"{blob.digest} {outcome}")
+
+    def _smaller_upload_chunks(self) -> bool:
+        """After a 413 (body too large, often a proxy limit): upload in smaller chunks."""
+        with self._lock:
+            current = self.upload_chunk_size or FALLBACK_UPLOAD_CHUNK * 2
+            if current <= MIN_UPLOAD_CHUNK:
+                return False
+            self.upload_chunk_size = max(MIN_UPLOAD_CHUNK, current // 2)
+            return True
 
     def _copy_blob_once(self, blob: Descriptor) -> str:
         dst_repo = self.dst.repository
@@ -271,14 +290,16 @@ class ImageCopier:
                 image=image,
             )
         upload_url = resp.headers["Location"]
+        counted = [0]
         try:
-            self._stream_blob(blob, upload_url)
+            self._stream_blob(blob, upload_url, counted)
         except BaseException:
             self._cancel_upload(upload_url)
+            self._count_bytes(-counted[0], counted)  # the retry streams them again
             raise
         return "copied"
 
-    def _stream_blob(self, blob: Descriptor, upload_url: str) -> None:
+    def _stream_blob(self, blob: Descriptor, upload_url: str, counted: list[int]) -> None:
         source = self.src_client.request(
             "GET",
             f"/v2/{self.src.repository}/blobs/{blob.digest}",
@@ -287,9 +308,14 @@ class ImageCopier:
             image=str(self.src),
         )
         with source:
-            chunks = self._verified_chunks(source, blob)
-            # requests sends a zero-length iterable as chunked; an empty blob goes as b"".
-            body = _SizedBody(chunks, blob.size) if blob.size else b"".join(chunks)
+            chunks = self._verified_chunks(source, blob, counted)
+            chunk_size = self.upload_chunk_size
+            if chunk_size and blob.size > chunk_size:
+                upload_url, body = self._patch_chunks(chunks, upload_url, chunk_size), b""
+            elif blob.size:
+                body = _SizedBody(chunks, blob.size)
+            else:
+                body = b"".join(chunks)  # requests would send an empty iterable chunked
             resp = self.dst_client.request(
                 "PUT",
                 upload_url,
@@ -310,7 +336,44 @@ class ImageCopier:
                 image=str(self.dst),
             )
 
-    def _verified_chunks(self, source: requests.Response, blob: Descriptor) -> Iterator[bytes]:
+    def _patch_chunks(self, chunks: Iterator[bytes], upload_url: str, chunk_size: int) -> str:
+        """Send the blob as PATCHes of ``chunk_size`` bytes; return the URL to commit with PUT.
+
+        Holds at most one upload chunk (plus one read chunk) in memory.
+        """
+        buffer = bytearray()
+        offset = 0
+
+        def send(data: bytes) -> None:
+            nonlocal upload_url, offset
+            resp = self.dst_client.request(
+                "PATCH",
+                upload_url,
+                data=data,
+                headers={
+                    "Content-Type": "application/octet-stream",
+                    "Content-Range": f"{offset}-{offset + len(data) - 1}",
+                },
+                scopes=self.dst_scopes,
+                ok=(202,),
+                image=str(self.dst),
+                retry=False,
+            )
+            upload_url = resp.headers.get("Location", upload_url)
+            offset += len(data)
+
+        for chunk in chunks:
+            buffer += chunk
+            while len(buffer) >= chunk_size:
+                send(bytes(buffer[:chunk_size]))
+                del buffer[:chunk_size]
+        if buffer:
+            send(bytes(buffer))
+        return upload_url
+
+    def _verified_chunks(
+        self, source: requests.Response, blob: Descriptor, counted: list[int]
+    ) -> Iterator[bytes]:
         """Source bytes, hashed as they pass; the last chunk is held back until the hash checks.
 
         Holding back the last chunk means a corrupt blob never completes its upload.
@@ -326,7 +389,7 @@ class ImageCopier:
                 received += len(chunk)
                 if held is not None:
                     yield held
-                    self._count_bytes(len(held))
+                    self._count_bytes(len(held), counted)
                 held = chunk
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise RegistryError(
@@ -348,7 +411,7 @@ class ImageCopier:
             )
         if held is not None:
             yield held
-            self._count_bytes(len(held))
+            self._count_bytes(len(held), counted)
 
     def _cancel_upload(self, upload_url: str) -> None:
         try:
@@ -358,7 +421,8 @@ class ImageCopier:
         except RegistryError:
             pass  # an abandoned upload session expires on its own
 
-    def _count_bytes(self, n: int) -> None:
+    def _count_bytes(self, n: int, counted: list[int]) -> None:
+        counted[0] += n
         with self._lock:
             self.result.bytes_copied += n
         self._report("bytes", "")

@@ -18,12 +18,14 @@ class RegistryError(Exception):
         image: str | None = None,
         status: int | None = None,
         transient: bool = False,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.registry = registry
         self.image = image
         self.status = status
         self.transient = transient
+        self.retry_after = retry_after  # seconds the registry asked us to wait, if it did
 
 
 class UnauthorizedError(RegistryError):

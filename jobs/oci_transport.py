@@ -31,10 +31,13 @@ class RetryPolicy:
     attempts: int = 5
     backoff: float = 0.2
     max_backoff: float = 4.0
+    max_retry_after: float = 30.0
 
-    def delay(self, attempt: int) -> float:
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before try ``attempt + 2``; honours a bounded ``Retry-After``."""
         base = min(self.max_backoff, self.backoff * (2**attempt))
-        return base * (0.5 + random.random() / 2)
+        jittered = base * (0.5 + random.random() / 2)
+        return max(jittered, min(retry_after or 0.0, self.max_retry_after))
 
 
 def with_retries(fn: Callable[[], T], policy: RetryPolicy) -> T:
@@ -52,7 +55,8 @@ def with_retries(fn: Callable[[], T], policy: RetryPolicy) -> T:
                     image=err.image,
                     status=err.status,
                 ) from err
-        time.sleep(policy.delay(attempt))
+            wait = policy.delay(attempt, err.retry_after)
+        time.sleep(wait)
     raise AssertionError("unreachable")
 
 
@@ -314,7 +318,15 @@ class RegistryClient:
             image=image,
             status=status,
             transient=transient,
+            retry_after=_retry_after(resp) if transient else None,
         )
+
+
+def _retry_after(resp: requests.Response) -> float | None:
+    try:
+        return max(0.0, float(resp.headers.get("Retry-After", "")))
+    except ValueError:
+        return None  # absent, or an HTTP date: plain backoff is good enough
 
 
 def _registry_error_text(resp: requests.Response) -> str:

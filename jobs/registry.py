@@ -117,6 +117,7 @@ def copy_image(
     dst_verify_tls: bool = True,
     concurrency: int = 4,
     retry: RetryPolicy | None = None,
+    upload_chunk_size: int | None = None,
 ) -> CopyResult:
     """Copy ``src`` to ``dst`` registry-to-registry; the target digest equals the source's.
 
@@ -125,7 +126,9 @@ def copy_image(
     with their sha256 checked on the way. Credentials default to Docker's
     ``config.json``, then anonymous. ``*_plain_http=None`` means HTTPS except
     for loopback registries (as Docker does). ``progress`` receives
-    ``CopyProgress`` reports from worker threads.
+    ``CopyProgress`` reports from worker threads. Blobs go up in one streamed
+    PUT, or as PATCHes of ``upload_chunk_size`` bytes when set (and, in ever
+    smaller chunks, after a registry or proxy answers 413 to a whole blob).
     """
     src_ref, dst_ref = _as_ref(src), _as_ref(dst)
     pool = concurrency + 2
@@ -153,7 +156,13 @@ def copy_image(
             dst_ref, dst_auth, dst_plain_http, dst_verify_tls, pool_size=pool, retry=retry
         )
     copier = ImageCopier(
-        src_ref, dst_ref, src_client, dst_client, concurrency=concurrency, progress=progress
+        src_ref,
+        dst_ref,
+        src_client,
+        dst_client,
+        concurrency=concurrency,
+        progress=progress,
+        upload_chunk_size=upload_chunk_size,
     )
     return copier.run()
 

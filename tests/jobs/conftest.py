@@ -78,10 +78,15 @@ class FaultProxy(_Server):
     ``digest``; of each third distinct request the first try gets 503, of the
     next the first try loses its connection (GETs mid-body) and the second gets
     503. So every request succeeds within three tries, and faults are certain.
+    ``inject=False`` only forwards (and counts methods); ``max_body`` answers 413
+    to bigger request bodies, as a proxy with a body size limit does.
     """
 
-    def __init__(self, upstream: str):
+    def __init__(self, upstream: str, *, inject: bool = True, max_body: int | None = None):
         self.upstream = upstream
+        self.inject = inject
+        self.max_body = max_body
+        self.methods: collections.Counter = collections.Counter()
         self.attempts: collections.Counter = collections.Counter()
         self.order: dict[tuple, int] = {}
         self.faults: collections.Counter = collections.Counter()
@@ -93,6 +98,9 @@ class FaultProxy(_Server):
         digest = re.search(r"digest=([^&]+)", query)
         key = (method, _UPLOAD_ID.sub("/blobs/uploads/*", base), digest and digest.group(1))
         with self.lock:
+            self.methods[method] += 1
+            if not self.inject:
+                return None
             index = self.order.setdefault(key, len(self.order))
             attempt = self.attempts[key]
             self.attempts[key] += 1
@@ -116,6 +124,10 @@ class FaultProxy(_Server):
             def _any(self):
                 body = self._read_body()
                 fault = proxy.decide(self.command, self.path)
+                if proxy.max_body is not None and len(body) > proxy.max_body:
+                    proxy.faults["413"] += 1
+                    self._send_simple(413, b"request body too large")
+                    return
                 if fault == "503":
                     self._send_simple(503, b'{"errors":[{"code":"UNAVAILABLE"}]}')
                     return
@@ -177,11 +189,11 @@ class FaultProxy(_Server):
 
 @pytest.fixture
 def fault_proxy() -> Iterator[Callable[[str], FaultProxy]]:
-    """Factory: ``fault_proxy(registry.address)`` is a ``FaultProxy`` in front of it."""
+    """Factory: ``fault_proxy(registry.address, inject=..., max_body=...)``."""
     started: list[FaultProxy] = []
 
-    def start(upstream: str) -> FaultProxy:
-        proxy = FaultProxy(upstream)
+    def start(upstream: str, **options) -> FaultProxy:
+        proxy = FaultProxy(upstream, **options)
         started.append(proxy)
         return proxy
 
@@ -193,8 +205,9 @@ def fault_proxy() -> Iterator[Callable[[str], FaultProxy]]:
 class StubRegistry(_Server):
     """Answers every request with one status and counts the requests."""
 
-    def __init__(self, status: int):
+    def __init__(self, status: int, headers: dict[str, str] | None = None):
         self.status = status
+        self.headers = dict(headers or {})
         self.hits = 0
         stub = self
 
@@ -206,6 +219,8 @@ class StubRegistry(_Server):
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Docker-Distribution-API-Version", "registry/2.0")
+                for name, value in stub.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(body)
@@ -223,8 +238,8 @@ def stub_registry() -> Iterator[Callable[[int], StubRegistry]]:
     """Factory: ``stub_registry(500)`` is a server that always answers 500."""
     started: list[StubRegistry] = []
 
-    def start(status: int) -> StubRegistry:
-        stub = StubRegistry(status)
+    def start(status: int, headers: dict[str, str] | None = None) -> StubRegistry:
+        stub = StubRegistry(status, headers)
         started.append(stub)
         return stub
 

@@ -83,3 +83,56 @@ def test_other_client_errors_are_not_retried(registry, stub_registry, status):
     assert stub.hits == 1
     assert str(status) in str(info.value)
     assert stub.address in str(info.value)
+
+
+def test_429_is_retried_after_the_delay_the_registry_asks_for(registry, stub_registry):
+    stub = stub_registry(429, {"Retry-After": "1"})
+    started = time.monotonic()
+    with pytest.raises(RegistryError, match="HTTP 429"):
+        copy_image(
+            f"{stub.address}/team/app:1",
+            f"{registry.address}/team/app:1",
+            src_plain_http=True,
+            retry=RetryPolicy(attempts=2, backoff=0.01),
+        )
+    assert stub.hits == 2
+    assert time.monotonic() - started >= 1.0
+
+
+def test_chunked_upload(registry, second_registry, fault_proxy):
+    repo = f"faults/chunked-{uuid.uuid4().hex[:8]}"
+    digest = push_demo_image(registry.address, repo, "1", layer_sizes=(1_000_000,))
+    counting = fault_proxy(second_registry.address, inject=False)
+
+    result = copy_image(
+        f"{registry.address}/{repo}:1",
+        f"{counting.address}/{repo}:1",
+        upload_chunk_size=256 * 1024,
+    )
+
+    assert result.digest == digest
+    assert counting.methods["PATCH"] >= 4, "the 1 MB layer went up in 256 KiB PATCHes"
+    served = requests.head(
+        f"http://{second_registry.address}/v2/{repo}/manifests/1", headers={"Accept": ACCEPT}
+    )
+    assert served.headers["Docker-Content-Digest"] == digest
+
+
+def test_body_size_limit_falls_back_to_smaller_chunks(registry, second_registry, fault_proxy):
+    repo = f"faults/limit-{uuid.uuid4().hex[:8]}"
+    digest = push_demo_image(registry.address, repo, "1", layer_sizes=(2_000_000,))
+    limited = fault_proxy(second_registry.address, inject=False, max_body=600 * 1024)
+
+    result = copy_image(f"{registry.address}/{repo}:1", f"{limited.address}/{repo}:1")
+
+    assert result.digest == digest
+    assert limited.faults["413"] > 0
+    manifest = requests.get(
+        f"http://{second_registry.address}/v2/{repo}/manifests/1", headers={"Accept": ACCEPT}
+    ).json()
+    layer = manifest["layers"][0]
+    assert result.bytes_copied == layer["size"] + manifest["config"]["size"], (
+        "bytes of refused tries are not counted"
+    )
+    head = requests.head(f"http://{second_registry.address}/v2/{repo}/blobs/{layer['digest']}")
+    assert int(head.headers["Content-Length"]) == layer["size"] > 2_000_000
