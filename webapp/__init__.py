@@ -41,9 +41,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     htmx.init_app(app)
 
-    from webapp import audit, auth, catalog, jobruns, main, versions
+    from webapp import audit, auth, catalog, jobruns, main, releases, versions, workflows
 
-    for module in (main, auth, catalog, jobruns, audit, versions):
+    for module in (main, auth, catalog, jobruns, audit, versions, workflows, releases):
         app.register_blueprint(module.bp)
     main.register_error_pages(app)
     from webapp.auth.access import require_sign_in

@@ -61,6 +61,29 @@ MATRIX = [
     ("POST", "/versions/{project_id}/delete", {"admin", "tester"}, 404),
     ("POST", "/versions/{project_id}/copy", {"admin", "tester"}, 404),
     ("GET", "/versions/{project_id}/services/{service_id}.yaml", ALL, 404),
+    # Workflows and releases. The matrix catalog has none, so ids in {project_id}'s place answer
+    # 404 to whoever passes the role check; the pages are tested in test_workflows/test_releases*.
+    ("GET", "/workflows/", ALL, 200),
+    ("GET", "/workflows/projects/{project_id}/new", ADMIN, 200),
+    ("GET", "/workflows/{project_id}", ALL, 404),
+    ("GET", "/workflows/{project_id}/edit", ADMIN, 404),
+    ("POST", "/workflows/{project_id}/delete", ADMIN, 404),
+    ("GET", "/workflows/{project_id}/stages/new/{cluster_id}", ADMIN, 404),
+    ("GET", "/workflows/{project_id}/stages/{service_id}/edit", ADMIN, 404),
+    ("POST", "/workflows/{project_id}/stages/{service_id}/delete", ADMIN, 404),
+    ("POST", "/workflows/{project_id}/stages/{service_id}/up", ADMIN, 404),
+    ("POST", "/workflows/{project_id}/stages/{service_id}/down", ADMIN, 404),
+    ("GET", "/releases/", ALL, 200),
+    ("GET", "/releases/rows", ALL, 286),
+    ("GET", "/releases/awaiting", ALL, 200),
+    ("GET", "/releases/environments/{environment_id}", ALL, 286),
+    ("GET", "/releases/new/{project_id}", {"admin", "release", "tester"}, 404),
+    ("GET", "/releases/{project_id}", ALL, 404),
+    ("GET", "/releases/{project_id}/timeline", ALL, 404),
+    ("POST", "/releases/{project_id}/decision", {"admin", "release"}, 404),
+    ("POST", "/releases/{project_id}/cancel", {"admin", "release"}, 404),
+    ("POST", "/releases/{project_id}/retry", {"admin", "release"}, 404),
+    ("POST", "/releases/{project_id}/rollback", {"admin", "release"}, 404),
 ]
 PUBLIC = {"/auth/login", "/healthz", "/static/<path:filename>"}
 

@@ -1,0 +1,7 @@
+"""Releases: runs of a workflow with a version, their live timeline and approvals."""
+
+from flask import Blueprint
+
+bp = Blueprint("releases", __name__, url_prefix="/releases")
+
+from webapp.releases import actions, hooks, routes  # noqa: E402,F401

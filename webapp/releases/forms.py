@@ -1,0 +1,17 @@
+"""WTForms for starting a release and deciding on an approval."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import SelectField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+
+class StartReleaseForm(FlaskForm):
+    version_id = SelectField("Version", coerce=int, validators=[DataRequired()])
+
+
+class DecisionForm(FlaskForm):
+    comment = TextAreaField("Comment", validators=[Optional(), Length(max=4000)])
+    approve = SubmitField("Approve")
+    reject = SubmitField("Reject")

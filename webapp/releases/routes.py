@@ -1,0 +1,193 @@
+"""Release pages: the list, start, the timeline, awaiting my approval, environment history."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload, selectinload
+
+from webapp.auth.access import roles_required
+from webapp.catalog.common import get_or_404, render_form
+from webapp.extensions import db
+from webapp.htmx_responses import fragment
+from webapp.jobruns.routes import STOP_POLLING
+from webapp.models import (
+    Environment,
+    Release,
+    ReleaseStage,
+    ReleaseStatus,
+    Role,
+    User,
+    Version,
+    VersionStatus,
+    Workflow,
+)
+from webapp.pagination import paginate
+from webapp.releases import bp, services
+from webapp.releases.forms import DecisionForm, StartReleaseForm
+
+HISTORY_SIZE = 10
+
+
+def get_release(release_id: int) -> Release:
+    """A release with everything its timeline shows, in a handful of queries."""
+    release = db.session.get(
+        Release,
+        release_id,
+        options=[
+            joinedload(Release.version),
+            joinedload(Release.environment),
+            joinedload(Release.workflow),
+            joinedload(Release.requested_by),
+            selectinload(Release.stages).selectinload(ReleaseStage.services),
+            selectinload(Release.stages).selectinload(ReleaseStage.decisions),
+        ],
+    )
+    if release is None:
+        abort(404, "No such release.")
+    return release
+
+
+def _list_query():
+    return select(Release).options(
+        joinedload(Release.version),
+        joinedload(Release.environment),
+        joinedload(Release.workflow),
+        joinedload(Release.requested_by),
+        joinedload(Release.project),
+    )
+
+
+def _timeline_context(release: Release) -> dict:
+    behind = None
+    if release.status.value == "queued":
+        holder = services.lock_holders([release.environment_id]).get(release.environment_id)
+        behind = holder if holder != release.id else None
+    usernames = {}
+    for stage in release.stages:
+        if stage.kind.value == "approval":
+            usernames = dict(db.session.execute(select(User.id, User.username)).all())
+            break
+    return {"release": release, "behind": behind, "usernames": usernames}
+
+
+@bp.app_context_processor
+def navigation_counts() -> dict:
+    def awaiting_approval_count() -> int:
+        if not current_user.is_authenticated:
+            return 0
+        return len(services.awaiting(current_user))
+
+    return {"awaiting_approval_count": awaiting_approval_count}
+
+
+@bp.route("/")
+def index():
+    page = paginate(_list_query().order_by(Release.id.desc()))
+    behind = services.lock_holders(r.environment_id for r in page.items)
+    return render_template("releases/index.html", page=page, behind=behind)
+
+
+@bp.route("/rows")
+def rows():
+    """The list's rows, polled; 286 once nothing on the page is unfinished."""
+    page = paginate(_list_query().order_by(Release.id.desc()))
+    behind = services.lock_holders(r.environment_id for r in page.items)
+    live = any(not r.status.finished for r in page.items)
+    return fragment(
+        "partials/releases/rows.html", 200 if live else STOP_POLLING, page=page, behind=behind
+    )
+
+
+@bp.route("/awaiting")
+def awaiting():
+    """Releases waiting for an approval the signed-in user may give."""
+    return render_template("releases/awaiting.html", releases=services.awaiting(current_user))
+
+
+@bp.route("/new/<int:workflow_id>", methods=["GET", "POST"])
+@roles_required(Role.RELEASE_ENGINEER, Role.TEST_ENGINEER)
+def new(workflow_id: int):
+    workflow = get_or_404(Workflow, workflow_id, "workflow")
+    if not services.may_run(current_user, workflow):
+        abort(403)
+    versions = db.session.scalars(
+        select(Version)
+        .where(
+            Version.project_id == workflow.project_id,
+            Version.status == VersionStatus.SUCCESS,
+            Version.deleted_at.is_(None),
+        )
+        .order_by(Version.id.desc())
+    ).all()
+    form = StartReleaseForm()
+    form.version_id.choices = [(v.id, v.name) for v in versions]
+    if form.validate_on_submit():
+        version = db.session.get(Version, form.version_id.data)
+        try:
+            release = services.start_release(workflow, version, current_user)
+        except services.ReleaseRefused as exc:
+            form.version_id.errors.append(str(exc))
+        else:
+            flash(f"Release #{release.id} of {version.name} started.", "success")
+            return redirect(url_for(".detail", release_id=release.id))
+    return render_form("releases/new.html", form, workflow=workflow, versions=versions)
+
+
+@bp.route("/<int:release_id>")
+def detail(release_id: int):
+    release = get_release(release_id)
+    context = _timeline_context(release)
+    stage = release.waiting_stage()
+    refusal = None
+    if stage is not None:
+        refusal = services.approval_refusal(release, stage, current_user)
+    return render_template(
+        "releases/detail.html",
+        waiting=stage,
+        refusal=refusal,
+        decision_form=DecisionForm(),
+        can_act=current_user.has_role(Role.RELEASE_ENGINEER),
+        can_retry=release.can_become(ReleaseStatus.QUEUED),
+        rollback_target=services.rollback_target(release) if release.status.finished else None,
+        **context,
+    )
+
+
+@bp.route("/<int:release_id>/timeline")
+def timeline(release_id: int):
+    """The timeline alone, polled every second; 286 once the release has ended."""
+    release = get_release(release_id)
+    code = STOP_POLLING if release.status.finished else 200
+    return fragment("partials/releases/timeline.html", code, **_timeline_context(release))
+
+
+@bp.route("/environments/<int:environment_id>")
+def environment(environment_id: int):
+    """What each service of an environment runs and its recent releases (polled)."""
+    env = get_or_404(Environment, environment_id, "environment")
+    context = environment_context(env)
+    live = any(not r.status.finished for r in context["history"])
+    return fragment("partials/releases/environment.html", 200 if live else STOP_POLLING, **context)
+
+
+def environment_context(env: Environment) -> dict:
+    history = db.session.scalars(
+        _list_query()
+        .where(Release.environment_id == env.id)
+        .order_by(Release.id.desc())
+        .limit(HISTORY_SIZE)
+    ).all()
+    return {
+        "environment": env,
+        "deployed": services.deployed_versions(env.id),
+        "history": history,
+        "behind": services.lock_holders([env.id]),
+    }
+
+
+@bp.app_template_global()
+def release_environment_context(env: Environment) -> dict:
+    """For the environment page's include of ``partials/releases/environment.html``."""
+    return environment_context(env)
