@@ -256,11 +256,11 @@ def _lint(chart_dir: Path, name: str) -> None:
 
     report = helm_python.lint(chart_dir)
     errors = [
-        f"{message.get('path', '')}: {message.get('error', '')}"
+        f"{message.get('path', '')}: {str(message.get('error', '')).strip()}"
         for message in report.get("messages") or []
         if message.get("severity", 0) >= 3
     ]
-    errors = errors or [str(error) for error in report.get("errors") or []]
+    errors = errors or [str(error).strip() for error in report.get("errors") or []]
     if errors:
         raise ChartLintError(name, errors)
     # Lint lets a failing `required` pass as a warning; an install would stop there.

@@ -241,6 +241,45 @@ def test_lint_checks_the_edited_values(chart_archive):
         package_chart(chart_archive("shop"), values=values, version="1.0.0", app_version="v1")
 
 
+def test_values_are_checked_against_the_chart_schema(chart_archive):
+    values = shop_values(chart_archive)
+    values["backend"]["replicas"] = "two"
+
+    with pytest.raises(ChartLintError) as failure:
+        package_chart(chart_archive("shop"), values=values, version="1.0.0", app_version="v1")
+
+    assert "values.yaml: - at '/backend/replicas': got string, want integer" in (
+        failure.value.messages
+    )
+
+
+def test_subchart_images_are_set_through_the_parent_values(chart_archive):
+    values = inspect_values(chart_archive("umbrella"))
+    paths = detect_image_paths(values)
+    assert {path.label for path in paths} == {
+        "gateway.image",
+        "demo.image.repository+demo.image.tag",
+    }
+    targets = {
+        "gateway.image": "prod.local/umbrella/gateway:r1",
+        "demo.image.repository+demo.image.tag": "prod.local/umbrella/demo:r1",
+    }
+
+    packaged = package_chart(
+        chart_archive("umbrella"),
+        values=rewrite_images(values, paths, targets),
+        version="0.3.0",
+        app_version="r1",
+    )
+
+    assert rendered_images(packaged.archive) == {
+        "gateway": "prod.local/umbrella/gateway:r1",
+        "web": "prod.local/umbrella/demo:r1",
+    }
+    with tarfile.open(fileobj=io.BytesIO(packaged.archive)) as archive:
+        assert "umbrella/charts/demo/Chart.yaml" in archive.getnames()
+
+
 @pytest.mark.parametrize(
     ("version", "app_version", "message"),
     [
