@@ -7,6 +7,8 @@ from collections.abc import Callable
 from flask import current_app
 from sqlalchemy import func, select
 
+# Imported here, not in the job's call, so a worker's forked work-horse finds it loaded.
+from jobs.versions import create_version_images
 from webapp.audit.services import record
 from webapp.catalog.common import name_taken
 from webapp.extensions import db
@@ -113,8 +115,6 @@ def create_version(
 
 def start_copy(version: Version, user: User | None) -> JobRun:
     """Enqueue the copy job; a version with nothing to push ends ``success`` at once."""
-    from jobs.versions import create_version_images
-
     run = enqueue(
         create_version_images,
         version.id,
