@@ -79,13 +79,22 @@ class FaultProxy(_Server):
     next the first try loses its connection (GETs mid-body) and the second gets
     503. So every request succeeds within three tries, and faults are certain.
     ``inject=False`` only forwards (and counts methods); ``max_body`` answers 413
-    to bigger request bodies, as a proxy with a body size limit does.
+    to bigger request bodies, as a proxy with a body size limit does;
+    ``corrupt_blobs`` flips the last bit of every blob it serves.
     """
 
-    def __init__(self, upstream: str, *, inject: bool = True, max_body: int | None = None):
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        inject: bool = True,
+        max_body: int | None = None,
+        corrupt_blobs: bool = False,
+    ):
         self.upstream = upstream
         self.inject = inject
         self.max_body = max_body
+        self.corrupt_blobs = corrupt_blobs
         self.methods: collections.Counter = collections.Counter()
         self.attempts: collections.Counter = collections.Counter()
         self.order: dict[tuple, int] = {}
@@ -141,6 +150,8 @@ class FaultProxy(_Server):
                 upstream.request(self.command, self.path, body=body, headers=headers)
                 resp = upstream.getresponse()
                 data = resp.read()
+                if proxy.corrupt_blobs and "/blobs/sha256:" in self.path and data:
+                    data = data[:-1] + bytes([data[-1] ^ 1])
                 self.send_response(resp.status)
                 for name, value in resp.getheaders():
                     if name.lower() not in ("connection", "transfer-encoding", "content-length"):

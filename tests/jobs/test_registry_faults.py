@@ -8,7 +8,7 @@ import uuid
 import pytest
 import requests
 
-from jobs.registry import RegistryError, RetryPolicy, copy_image
+from jobs.registry import DigestMismatchError, RegistryError, RetryPolicy, copy_image
 from sandbox.images import push_demo_image
 
 ACCEPT = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json"
@@ -136,3 +136,22 @@ def test_body_size_limit_falls_back_to_smaller_chunks(registry, second_registry,
     )
     head = requests.head(f"http://{second_registry.address}/v2/{repo}/blobs/{layer['digest']}")
     assert int(head.headers["Content-Length"]) == layer["size"] > 2_000_000
+
+
+def test_corrupt_blob_is_refused_and_never_lands(registry, second_registry, fault_proxy):
+    repo = f"faults/corrupt-{uuid.uuid4().hex[:8]}"
+    push_demo_image(registry.address, repo, "1", layer_sizes=(3_000_000,))
+    corrupting = fault_proxy(registry.address, inject=False, corrupt_blobs=True)
+
+    with pytest.raises(DigestMismatchError) as info:
+        copy_image(f"{corrupting.address}/{repo}:1", f"{second_registry.address}/{repo}:1")
+
+    assert "hashing to" in str(info.value) and corrupting.address in str(info.value)
+    manifest = requests.get(
+        f"http://{registry.address}/v2/{repo}/manifests/1", headers={"Accept": ACCEPT}
+    ).json()
+    for blob in [manifest["config"], *manifest["layers"]]:
+        head = requests.head(f"http://{second_registry.address}/v2/{repo}/blobs/{blob['digest']}")
+        assert head.status_code == 404, "a blob that failed its digest check must not land"
+    tags = requests.get(f"http://{second_registry.address}/v2/{repo}/tags/list")
+    assert tags.status_code == 404
