@@ -33,6 +33,8 @@ from jobs.charts import (
     sort_versions,
 )
 from jobs.helm_values import detect_image_paths, rewrite_images
+from sandbox import services
+from sandbox.token_service import TokenService
 
 CHARTS = Path(__file__).resolve().parents[1] / "data" / "charts"
 LIMIT = 1024 * 1024
@@ -489,3 +491,48 @@ def test_pull_refuses_missing_charts_and_oversized_ones(chart_archive, registry)
         pull_chart(chart_reference(repository, "demo", "9.9.9"), plain_http=True)
     with pytest.raises(ChartRepositoryError, match="not a chart reference"):
         pull_chart(f"oci://{registry.address}/charts/demo", plain_http=True)
+
+
+class OAuthRefusingTokenService(TokenService):
+    """The sandbox token service, answering Helm's OAuth2 POST with 405 as most servers do.
+
+    Helm (oras) first POSTs to the realm; http.server's default 501 is a 5xx it
+    retries with backoff for about 7 s before falling back to GET.
+    """
+
+    def _handler(self):
+        base = super()._handler()
+
+        class Handler(base):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                self._answer(405, {"error": "use GET"})
+
+        return Handler
+
+
+@pytest.fixture(scope="module")
+def helm_token_registry(tmp_path_factory):
+    """A registry with bearer-token auth; user ``robot`` / ``t0ken-pw``."""
+    tokens = OAuthRefusingTokenService(tmp_path_factory.mktemp("tokens"), {"robot": "t0ken-pw"})
+    registry = services.start_registry(
+        tmp_path_factory.mktemp("token-registry"), token_auth=tokens.registry_config()
+    )
+    yield registry, tokens
+    registry.stop()
+    tokens.stop()
+
+
+def test_token_auth_registry_push_pull_and_list(chart_archive, helm_token_registry):
+    registry, tokens = helm_token_registry
+    repository = unique_repository(registry)
+    creds = {"username": "robot", "password": "t0ken-pw", "plain_http": True}
+    packaged = package_chart(
+        chart_archive("demo"), values=DEMO_VALUES, version="2.0.0", app_version="v2"
+    )
+
+    pushed = push_chart(packaged, repository, **creds)
+
+    assert chart_versions(repository, "demo", **creds) == ["2.0.0"]
+    assert pull_chart(pushed.reference, **creds) == packaged.archive
+    path = repository.split("/", 1)[1]
+    assert ("robot", (f"repository:{path}/demo:pull,push",)) in tokens.issued
