@@ -6,6 +6,7 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
+from wtforms.fields.choices import SelectChoice
 
 from webapp.auth.access import roles_required
 from webapp.catalog.common import get_or_404, render_form
@@ -122,7 +123,7 @@ def new(workflow_id: int):
         .order_by(Version.id.desc())
     ).all()
     form = StartReleaseForm()
-    form.version_id.choices = [(v.id, v.name) for v in versions]
+    form.version_id.choices = [SelectChoice(v.id, v.name) for v in versions]
     if form.validate_on_submit():
         version = db.session.get(Version, form.version_id.data)
         try:

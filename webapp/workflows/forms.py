@@ -14,6 +14,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from webapp.catalog.forms import name_field
@@ -46,7 +47,7 @@ def _timeout_field(default: int) -> IntegerField:
 class DeployStageForm(_StageForm):
     content = SelectField(
         "Content",
-        choices=list(stage_settings.CONTENT_LABELS.items()),
+        choices=[SelectChoice(k, v) for k, v in stage_settings.CONTENT_LABELS.items()],
         default=stage_settings.CONTENT_IMAGES,
         description="Images only updates the containers' images; images and configuration "
         "applies the version's YAML.",
@@ -108,21 +109,22 @@ class TestStageForm(_StageForm):
     mode = SelectField(
         "Test",
         choices=[
-            (stage_settings.TEST_JOB, "A Kubernetes Job in the target namespace"),
-            (stage_settings.TEST_HTTP, "HTTP checks"),
+            SelectChoice(stage_settings.TEST_JOB, "A Kubernetes Job in the target namespace"),
+            SelectChoice(stage_settings.TEST_HTTP, "HTTP checks"),
         ],
         default=stage_settings.TEST_JOB,
     )
-    image = StringField("Job image", validators=[Optional(), Length(max=512)])
+    # No Optional(): it would stop the checks below, which depend on the mode.
+    image = StringField("Job image", validators=[Length(max=512)])
     command = StringField(
         "Job command",
         description="As in a shell, e.g. sh -c 'curl -f http://web/healthz'. Empty: the image's.",
-        validators=[Optional(), Length(max=2000)],
+        validators=[Length(max=2000)],
     )
     checks = TextAreaField(
         "HTTP checks",
         description="One per line: URL and the expected status (200 when left out).",
-        validators=[Optional(), Length(max=20000)],
+        validators=[Length(max=20000)],
     )
     timeout_seconds = _timeout_field(stage_settings.DEFAULT_TIMEOUT)
 
@@ -170,7 +172,7 @@ class ApprovalStageForm(_StageForm):
     approver_ids = SelectMultipleField("Approvers (users)", coerce=int, validators=[Optional()])
     approver_roles = SelectMultipleField(
         "Approvers (roles)",
-        choices=[(role.value, role.label) for role in stage_settings.APPROVER_ROLES],
+        choices=[SelectChoice(role.value, role.label) for role in stage_settings.APPROVER_ROLES],
         validators=[Optional()],
     )
     approvals_needed = IntegerField(

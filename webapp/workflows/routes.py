@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
+from wtforms.fields.choices import SelectChoice
 
 from webapp.audit.services import record
 from webapp.auth.access import admin_required
@@ -27,9 +28,9 @@ def get_workflow(workflow_id: int) -> Workflow:
     return workflow
 
 
-def _environment_choices(project: Project) -> list[tuple[int, str]]:
+def _environment_choices(project: Project) -> list[SelectChoice]:
     return [
-        (env.id, f"{env.name}{' (production)' if env.production else ''}")
+        SelectChoice(env.id, f"{env.name}{' (production)' if env.production else ''}")
         for env in project.environments
     ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, url_for
 from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
 
 from webapp.audit.services import record
 from webapp.auth.access import admin_required
@@ -54,7 +55,9 @@ def _form(kind: StageKind, **kwargs):
             .where(User.role.in_(APPROVER_ROLES), User.active.is_(True))
             .order_by(User.username)
         ).all()
-        form.approver_ids.choices = [(u.id, f"{u.username} ({u.role.label})") for u in approvers]
+        form.approver_ids.choices = [
+            SelectChoice(u.id, f"{u.username} ({u.role.label})") for u in approvers
+        ]
     return form
 
 
