@@ -233,7 +233,9 @@ def package_chart(
         metadata = yaml.safe_load((chart_dir / "Chart.yaml").read_text())
         metadata["version"] = version
         metadata["appVersion"] = app_version
-        (chart_dir / "Chart.yaml").write_text(yaml.safe_dump(metadata, sort_keys=False))
+        (chart_dir / "Chart.yaml").write_text(
+            yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True)
+        )
         (chart_dir / "values.yaml").write_text(values_text)
         _lint(chart_dir, metadata.get("name", ""))
         try:

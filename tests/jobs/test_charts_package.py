@@ -280,6 +280,10 @@ def test_subchart_images_are_set_through_the_parent_values(chart_archive):
     }
     with tarfile.open(fileobj=io.BytesIO(packaged.archive)) as archive:
         assert "umbrella/charts/demo/Chart.yaml" in archive.getnames()
+        chart_yaml = archive.extractfile("umbrella/Chart.yaml").read().decode()
+    assert "description: Umbrella chart — its subchart’s image" in chart_yaml
+    dependencies = yaml.safe_load(chart_yaml)["dependencies"]
+    assert [(d["name"], d["version"]) for d in dependencies] == [("demo", "0.1.0")]
 
 
 @pytest.mark.parametrize(
