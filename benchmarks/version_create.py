@@ -4,9 +4,10 @@ Run from the repository root::
 
     .venv/bin/python benchmarks/version_create.py [--services 20] [--min-mib 10] [--max-mib 50]
 
-Starts Redis and three local docker-registry processes (source, engine target,
-Slipway target), pushes one single-platform image per service (sizes spread
-evenly from ``--min-mib`` to ``--max-mib`` of random data), then measures:
+Starts Redis and a source docker-registry, pushes one single-platform image per
+service (sizes spread evenly from ``--min-mib`` to ``--max-mib`` of random
+data), then, for each of ``--rounds`` rounds, into two fresh target registries
+(the two ways take turns, so machine noise hits both), measures:
 
 - engine: ``jobs.registry.copy_image`` alone, for the same images, with the same
   concurrency the job uses (4 images at a time), each followed by the same
@@ -143,24 +144,37 @@ def wait_for_worker(redis_url: str, timeout: float = 30) -> None:
         time.sleep(0.1)
 
 
-def slipway_time(app, source: str, target: str, names: list[str]) -> tuple[float, int]:
-    """Seconds from Create to success, and the server times of progress polls meanwhile."""
+def make_catalog(app, source: str, names: list[str]):
+    """The project and its ``dev`` environment running the source images."""
+    from tests.webapp.version_fixtures import make_version_catalog
+
+    return make_version_catalog(
+        app, "127.0.0.1:1", {name: {name: f"{source}/src/{name}:1.0"} for name in names}
+    )
+
+
+def add_registry(app, address: str, name: str) -> int:
+    from webapp.extensions import db
+    from webapp.models import Registry
+
+    with app.app_context():
+        registry = Registry(name=name, address=address, namespace="prod", plain_http=True)
+        db.session.add(registry)
+        db.session.commit()
+        return registry.id
+
+
+def slipway_time(app, cat, registry_id: int, name: str) -> tuple[float, int, int]:
+    """Seconds from Create to success, polls made meanwhile, and the version's id."""
     from sqlalchemy import select
 
-    from tests.webapp.version_fixtures import (
-        images_post,
-        make_version_catalog,
-        step_url,
-    )
+    from tests.webapp.version_fixtures import images_post, step_url
     from webapp.extensions import db
     from webapp.models import Version
 
-    cat = make_version_catalog(
-        app, target, {name: {name: f"{source}/src/{name}:1.0"} for name in names}
-    )
     client = app.test_client()
     client.post("/auth/login", data={"username": "tester", "password": PASSWORD})
-    client.post(step_url(cat, 1), data={"name": "v1", "action": "next"})
+    client.post(step_url(cat, 1), data={"name": name, "action": "next"})
     client.post(
         step_url(cat, 2),
         data={
@@ -169,20 +183,19 @@ def slipway_time(app, source: str, target: str, names: list[str]) -> tuple[float
             "action": "next",
         },
     )
-    page = client.post(
-        step_url(cat, 3), data={"registry_id": cat.registry_id, "action": "registry"}
-    )
-    data = images_post(page.get_data(as_text=True), "create", registry_id=cat.registry_id)
+    page = client.post(step_url(cat, 3), data={"registry_id": registry_id, "action": "registry"})
+    data = images_post(page.get_data(as_text=True), "create", registry_id=registry_id)
     os.sync()
     started = time.perf_counter()
     created = client.post(step_url(cat, 3), data=data)
     assert created.status_code == 302, created.status_code
-    progress_url = created.headers["Location"] + "/progress"
+    version_id = int(created.headers["Location"].rsplit("/", 1)[1])
+    progress_url = f"/versions/{version_id}/progress"
     polls = 0
     next_poll = 0.0
     while True:
         with app.app_context():
-            status = db.session.scalar(select(Version.status))
+            status = db.session.scalar(select(Version.status).where(Version.id == version_id))
         if status.finished:
             elapsed = time.perf_counter() - started
             break
@@ -193,32 +206,26 @@ def slipway_time(app, source: str, target: str, names: list[str]) -> tuple[float
             next_poll = now + 0.25
         time.sleep(0.02)
     with app.app_context():
-        version = db.session.scalars(select(Version)).one()
+        version = db.session.get(Version, version_id)
         if version.status != "success":
             raise RuntimeError(f"the version ended {version.status}: {version.error}")
     for _ in range(200):
         assert client.get(progress_url).status_code == 286
-    return elapsed, polls
+    return elapsed, polls, version_id
 
 
-def breakdown(app) -> dict[str, float]:
+def breakdown(app, version_id: int) -> dict[str, float]:
     """Where Slipway's time went, from the job run's timestamps."""
-    from sqlalchemy import select
-
     from webapp.extensions import db
     from webapp.models import JobRun, Version
 
     with app.app_context():
-        version = db.session.scalars(select(Version)).one()
+        version = db.session.get(Version, version_id)
         run = db.session.get(JobRun, version.job_run_id)
         return {
-            "  Create request -> job queued, s": (
-                run.created_at - version.created_at
-            ).total_seconds(),
-            "  queued -> worker started the job, s": (
-                run.started_at - run.created_at
-            ).total_seconds(),
-            "  job running, s": (run.ended_at - run.started_at).total_seconds(),
+            "Create request -> job queued": (run.created_at - version.created_at).total_seconds(),
+            "queued -> job started": (run.started_at - run.created_at).total_seconds(),
+            "job running": (run.ended_at - run.started_at).total_seconds(),
         }
 
 
@@ -227,44 +234,56 @@ def main() -> None:
     parser.add_argument("--services", type=int, default=20)
     parser.add_argument("--min-mib", type=int, default=10)
     parser.add_argument("--max-mib", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="slipway-version-bench-"))
     started = []
     worker = None
     try:
         redis = services.start_redis(workdir / "redis")
-        started.append(redis)
-        source, engine_target, slipway_target = (
-            services.start_registry(workdir / name) for name in ("src", "engine", "slipway")
-        )
-        started += [source, engine_target, slipway_target]
+        source = services.start_registry(workdir / "src")
+        started += [redis, source]
         sizes = push_images(source.address, args.services, args.min_mib, args.max_mib)
         names = sorted(sizes)
         total_mib = sum(sizes.values()) / (1 << 20)
         app, config = build_app(workdir, redis.extra["url"])
+        cat = make_catalog(app, source.address, names)
         worker = start_worker(config, workdir)
         wait_for_worker(config["REDIS_URL"])
-        engine = engine_time(source.address, engine_target.address, names)
-        slipway, polls_while_creating = slipway_time(
-            app, source.address, slipway_target.address, names
-        )
-        polls = app.config["POLL_TIMES"]
+        rows = []
+        for number in range(1, args.rounds + 1):
+            # Fresh target registries each round, the two ways taking turns.
+            engine_target = services.start_registry(workdir / f"engine{number}")
+            slipway_target = services.start_registry(workdir / f"slipway{number}")
+            started += [engine_target, slipway_target]
+            engine = engine_time(source.address, engine_target.address, names)
+            registry_id = add_registry(app, slipway_target.address, f"target{number}")
+            slipway, polls, version_id = slipway_time(app, cat, registry_id, f"v{number}")
+            rows.append((number, engine, slipway, polls, breakdown(app, version_id)))
+            engine_target.stop()
+            slipway_target.stop()
         print(
             f"{len(names)} services, one image each, {args.min_mib}-{args.max_mib} MiB "
             f"({total_mib:.0f} MiB), {MAX_PARALLEL_IMAGES} images at a time"
         )
-        print(f"{'measure':44} {'value':>10}")
-        print("-" * 55)
-        print(f"{'engine alone: copy + verify, s':44} {engine:10.2f}")
-        print(f"{'slipway: Create -> success, s':44} {slipway:10.2f}")
-        print(f"{'slipway overhead, s':44} {slipway - engine:10.2f}")
+        header = f"{'round':>5} {'engine s':>9} {'slipway s':>10} {'overhead s':>11}"
+        header += "".join(f" {label + ' s':>30}" for label in rows[0][4])
+        print(header)
+        print("-" * len(header))
+        for number, engine, slipway, _, parts in rows:
+            line = f"{number:5d} {engine:9.2f} {slipway:10.2f} {slipway - engine:11.2f}"
+            print(line + "".join(f" {value:30.2f}" for value in parts.values()))
+        best_engine = min(row[1] for row in rows)
+        best_slipway = min(row[2] for row in rows)
         print(
-            f"{'progress poll, median server time, ms':44} {statistics.median(polls) * 1000:10.2f}"
+            f"best of {len(rows)}: engine {best_engine:.2f} s, slipway {best_slipway:.2f} s, "
+            f"overhead {best_slipway - best_engine:.2f} s"
         )
-        label = "progress polls measured (while creating)"
-        print(f"{label:44} {len(polls):5d} ({polls_while_creating})")
-        for label, seconds in breakdown(app).items():
-            print(f"{label:44} {seconds:10.2f}")
+        polls = app.config["POLL_TIMES"]
+        print(
+            f"progress poll server time: median {statistics.median(polls) * 1000:.2f} ms over "
+            f"{len(polls)} polls ({sum(row[3] for row in rows)} while creating)"
+        )
     finally:
         if worker is not None and worker.poll() is None:
             os.killpg(worker.pid, signal.SIGTERM)

@@ -236,6 +236,8 @@ def test_no_environment_and_no_services_are_refused(tester, cat):
     assert response.status_code == 422
     html = text(response)
     assert 'id="service_ids-error"' in html and "Pick at least one service." in html
+    response = _services(tester, cat, environment_id=cat.environment_id, service_ids=[9999])
+    assert response.status_code == 422  # not a service of this environment
     response = _services(tester, cat, "none", environment_id=cat.environment_id)
     assert "checked" not in response.get_data(as_text=True).split('id="draft-services"')[1]
 

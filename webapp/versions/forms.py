@@ -80,7 +80,8 @@ class ServicesForm(_Step):
             raise ValidationError("Pick the source environment.")
 
     def validate_service_ids(self, field):
-        if self.environment_id.data and not field.data:
+        offered = {choice[0] for choice in field.choices}
+        if self.environment_id.data and not offered.intersection(field.data or []):
             raise ValidationError("Pick at least one service.")
 
 
