@@ -133,6 +133,16 @@ class RegistryClient:
         if not verify_tls:
             _quiet_insecure_warnings()
 
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.session.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     @property
     def base_url(self) -> str:
         with self._lock:

@@ -55,15 +55,16 @@ def check_registry(
     if address.strip().startswith("http://"):
         plain_http = True
     credentials = Credentials(username, password or "") if username else None
-    client = RegistryClient(
+    with RegistryClient(
         host,
         credentials=credentials,
         plain_http=plain_http,
         verify_tls=verify_tls,
         timeout=timeout,
         retry=RetryPolicy(attempts=2, backoff=0.2),
-    )
-    resp = client.request("GET", "/v2/", ok=(200, 404))
+    ) as client:
+        resp = client.request("GET", "/v2/", ok=(200, 404))
+        resp.close()
     api_version = resp.headers.get("Docker-Distribution-API-Version", "")
     is_json = resp.headers.get("Content-Type", "").startswith("application/json")
     if resp.status_code != 200 or not (api_version or is_json):
@@ -164,7 +165,11 @@ def copy_image(
         progress=progress,
         upload_chunk_size=upload_chunk_size,
     )
-    return copier.run()
+    try:
+        return copier.run()
+    finally:
+        src_client.close()
+        dst_client.close()
 
 
 def resolve(
@@ -176,15 +181,16 @@ def resolve(
 ) -> str:
     """The digest of the manifest (or index) ``ref`` names; ``NotFoundError`` if none."""
     image = _as_ref(ref)
-    client = _client(image, auth, plain_http, verify_tls)
     path = f"/v2/{image.repository}/manifests/{image.reference}"
     scopes = [repository_scope(image.repository, "pull")]
-    resp = client.request("HEAD", path, scopes=scopes, headers={"Accept": ACCEPT}, image=str(image))
-    digest = resp.headers.get("Docker-Content-Digest")
-    if digest:
-        return digest
-    resp = client.request("GET", path, scopes=scopes, headers={"Accept": ACCEPT}, image=str(image))
-    return sha256_digest(resp.content)
+    headers = {"Accept": ACCEPT}
+    with _client(image, auth, plain_http, verify_tls) as client:
+        resp = client.request("HEAD", path, scopes=scopes, headers=headers, image=str(image))
+        digest = resp.headers.get("Docker-Content-Digest")
+        if digest:
+            return digest
+        resp = client.request("GET", path, scopes=scopes, headers=headers, image=str(image))
+        return sha256_digest(resp.content)
 
 
 def image_exists(
@@ -211,14 +217,14 @@ def list_tags(
 ) -> list[str]:
     """All tags of ``repo`` (``host[:port]/path``), following pagination."""
     image = ImageRef.parse(repo)
-    client = _client(image, auth, plain_http, verify_tls)
     scopes = [repository_scope(image.repository, "pull")]
     tags: list[str] = []
     url: str | None = f"/v2/{image.repository}/tags/list?n=1000"
-    while url:
-        resp = client.request(
-            "GET", url, scopes=scopes, image=f"{image.registry}/{image.repository}"
-        )
-        tags += resp.json().get("tags") or []
-        url = resp.links.get("next", {}).get("url")
+    with _client(image, auth, plain_http, verify_tls) as client:
+        while url:
+            resp = client.request(
+                "GET", url, scopes=scopes, image=f"{image.registry}/{image.repository}"
+            )
+            tags += resp.json().get("tags") or []
+            url = resp.links.get("next", {}).get("url")
     return tags

@@ -82,7 +82,20 @@ def push_demo_image(
     """
     if isinstance(auth, tuple):
         auth = Credentials(*auth)
-    client = RegistryClient(registry_address, credentials=auth, plain_http=plain_http)
+    with RegistryClient(registry_address, credentials=auth, plain_http=plain_http) as client:
+        return _push_image(client, repository, tag, platforms, layer_sizes, seed, flavor, compress)
+
+
+def _push_image(
+    client: RegistryClient,
+    repository: str,
+    tag: str,
+    platforms: Sequence[str],
+    layer_sizes: Sequence[int],
+    seed: int | str,
+    flavor: str,
+    compress: bool,
+) -> str:
     types = MEDIA_TYPES[flavor]
     children = []
     for platform in platforms:
