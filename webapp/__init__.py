@@ -26,9 +26,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
     )
     app.config.from_object(config_module.DefaultConfig)
-    app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(
-        app.instance_path, "slipway.sqlite"
-    )
+    # Relative: Flask-SQLAlchemy puts it in the instance folder and creates that folder.
+    app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///slipway.sqlite"
     app.config.from_prefixed_env("FLASK")
     app.config.update(config_module.from_environment(os.environ))
     if test_config:

@@ -8,8 +8,5 @@ def upgrade_on_start(app: Flask) -> None:
     """Apply pending migrations unless ``SLIPWAY_AUTO_MIGRATE=false``."""
     if not app.config.get("AUTO_MIGRATE", True):
         return
-    import os
-
-    os.makedirs(app.instance_path, exist_ok=True)
     with app.app_context():
         upgrade()

@@ -16,7 +16,10 @@ def test_defaults_then_environment_then_test_config(monkeypatch, tmp_path):
     assert app.config["SESSION_COOKIE_SECURE"] is False
     assert app.config["PAGE_SIZE"] == 3  # test config wins over the environment
     assert app.config["JOB_TIMEOUT"] == 3600  # a default nobody overrode
-    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path}/slipway.sqlite"
+    with app.app_context():
+        from webapp.extensions import db
+
+        assert db.engine.url.database == str(tmp_path / "slipway.sqlite")
 
 
 def test_database_url_selects_postgresql(monkeypatch):
