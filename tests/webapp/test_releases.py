@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.server
 import re
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -21,6 +23,8 @@ from webapp.models import (
     AuditEvent,
     Cluster,
     Environment,
+    JobRun,
+    JobStatus,
     Project,
     ProjectKind,
     Release,
@@ -28,6 +32,7 @@ from webapp.models import (
     Role,
     Service,
     StageKind,
+    StageStatus,
     User,
     Version,
     VersionService,
@@ -500,3 +505,108 @@ def test_cancel_a_queued_release_starts_the_next(app, client, auth, shop):
     client.post(f"/releases/{first}/cancel")
     run_queued_jobs(app)
     assert release_row(app, second).status is ReleaseStatus.WAITING_APPROVAL
+
+
+# --- more paths: HTTP checks, cancel while running, a lost executor ------------------
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (the stdlib's name)
+        self.send_response(200 if self.path == "/healthz" else 503)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def health_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_http_checks_pass_and_fail_on_the_expected_status(app, client, auth, shop, health_server):
+    ok = (
+        StageKind.TEST,
+        {"mode": "http", "checks": [{"url": f"{health_server}/healthz", "status": 200}]},
+    )
+    workflow_id = make_workflow(app, shop, [ok])
+    passing = start(client, auth, workflow_id, shop.versions["2.0"])
+    run_queued_jobs(app)
+    release = release_row(app, passing)
+    assert release.status is ReleaseStatus.PASSED
+    assert f"GET {health_server}/healthz: 200 (expected 200)" in release.stages[0].log
+
+    bad = (
+        StageKind.TEST,
+        {
+            "mode": "http",
+            "checks": [
+                {"url": f"{health_server}/healthz", "status": 200},
+                {"url": f"{health_server}/ready", "status": 200},
+            ],
+        },
+    )
+    failing = start(client, auth, make_workflow(app, shop, [bad], name="bad"), shop.versions["2.0"])
+    run_queued_jobs(app)
+    release = release_row(app, failing)
+    assert release.status is ReleaseStatus.FAILED
+    assert release.stages[0].message == "1 of 2 HTTP checks failed"
+    assert f"GET {health_server}/ready: 503 (expected 200)" in timeline(client, failing)[1]
+
+
+def test_cancel_while_running_stops_at_the_next_safe_point(app, client, auth, shop, access, images):
+    deploy_v1(access, shop, images)
+    workflow_id = make_workflow(app, shop, [TEST_PASSES, DEPLOY_IMAGES])
+    release_id = start(client, auth, workflow_id, shop.versions["2.0"])
+    answers = []
+
+    def cancel_once_running():
+        # RQ's worker needs the main thread (signals): the person cancels from this one.
+        deadline = time.monotonic() + 20
+        while release_row(app, release_id).stages[0].status is not StageStatus.RUNNING:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
+        answers.append(client.post(f"/releases/{release_id}/cancel").status_code)
+
+    canceller = threading.Thread(target=cancel_once_running)
+    canceller.start()
+    run_queued_jobs(app)
+    canceller.join(30)
+    assert answers == [302]
+    release = release_row(app, release_id)
+    assert release.status is ReleaseStatus.CANCELLED
+    assert release.message.startswith("Cancelled before stage")
+    assert [s.status.value for s in release.stages] == ["passed", "pending"]
+    # The deploy never ran: the cluster still runs 1.0.
+    assert live_images(access, shop.namespace) == {n: images[(n, "1.0")] for n in SERVICES}
+
+
+def test_reaper_resumes_a_release_whose_executor_was_lost(app, client, auth, shop, access, images):
+    from redis import Redis
+    from rq.job import Job
+
+    from webapp.jobruns.reaper import reap
+
+    deploy_v1(access, shop, images)
+    workflow_id = make_workflow(app, shop, [DEPLOY_IMAGES])
+    release_id = start(client, auth, workflow_id, shop.versions["2.0"])
+    with app.app_context():
+        release = db.session.get(Release, release_id)
+        lost = release.job_run
+        # Redis loses the job before a worker picks it up.
+        Job.fetch(lost.rq_id, connection=Redis.from_url(app.config["REDIS_URL"])).delete()
+        reap()
+        db.session.refresh(lost)
+        assert lost.status is JobStatus.FAILED and "Resumed as job" in lost.error
+        resumed = db.session.get(Release, release_id).job_run_id
+        assert resumed != lost.id
+    run_queued_jobs(app)
+    assert release_row(app, release_id).status is ReleaseStatus.PASSED
+    assert live_images(access, shop.namespace) == {n: images[(n, "2.0")] for n in SERVICES}
+    with app.app_context():
+        runs = db.session.scalars(select(JobRun).where(JobRun.kind == "release")).all()
+        assert [r.status for r in runs] == [JobStatus.FAILED, JobStatus.SUCCEEDED]
