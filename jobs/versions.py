@@ -12,7 +12,7 @@ from jobs.registry import Credentials, ImageRef, copy_image, resolve
 from jobs.runtime import job_run
 
 MAX_PARALLEL_IMAGES = 4
-PROGRESS_EVERY = 0.5  # seconds between progress writes per image (SQLite friendly)
+PROGRESS_EVERY = 0.5  # seconds between progress writes (SQLite friendly)
 
 
 class VersionCopyFailed(RuntimeError):
@@ -103,9 +103,12 @@ def _copy_all(version, images) -> None:
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_IMAGES, len(tasks))) as pool:
         for task in tasks:
             pool.submit(_copy_one, task, events)
-        pending = len(tasks)
+        pending, dirty, last_commit = len(tasks), False, 0.0
         while pending:
-            batch = [events.get()]
+            try:
+                batch = [events.get(timeout=PROGRESS_EVERY)]
+            except queue.Empty:
+                batch = []
             while True:
                 try:
                     batch.append(events.get_nowait())
@@ -114,7 +117,11 @@ def _copy_all(version, images) -> None:
             for event in batch:
                 _apply(rows[event[1]], event)
                 pending -= event[0] in ("done", "failed")
-            db.session.commit()
+            dirty = dirty or bool(batch)
+            # Each commit syncs the disk the registries write to: commit in batches.
+            if dirty and (not pending or time.monotonic() - last_commit >= PROGRESS_EVERY):
+                db.session.commit()
+                dirty, last_commit = False, time.monotonic()
 
 
 def _apply(image, event: tuple) -> None:
