@@ -44,7 +44,8 @@ def app_config(tmp_path, migrated_db, redis_service):
 
 
 @pytest.fixture
-def app(app_config, redis_service):
+def app(app_config, redis_service, tmp_path, monkeypatch):
+    monkeypatch.setenv("SLIPWAY_INSTANCE_PATH", str(tmp_path / "instance"))
     app = create_app(app_config)
     with app.app_context():
         for username, role in ROLES.items():

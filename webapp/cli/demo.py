@@ -74,7 +74,7 @@ def _seed_users() -> list[tuple[str, str, Role]]:
     for username, role in DEMO_USERS:
         user = db.session.scalar(select(User).where(User.username == username))
         password = known.get(username)
-        if user is None or password is None:
+        if user is None or password is None or not user.check_password(password):
             password = secrets.token_urlsafe(12)
             if user is None:
                 user = User(username=username, role=role)
@@ -109,8 +109,22 @@ def _upsert_cluster(kubeconfig: str | None) -> Cluster | None:
         )
         db.session.add(cluster)
     cluster.kubeconfig = kubeconfig
+    _check_connection(cluster)
     db.session.flush()
     return cluster
+
+
+def _check_connection(cluster: Cluster) -> None:
+    """Ask the cluster its version now, so the pages know it is the sandbox from the start."""
+    from jobs.catalog import cluster_access
+    from jobs.cluster import ClusterError, server_version
+    from webapp.models.base import utcnow
+
+    try:
+        cluster.server_version = server_version(cluster_access(cluster))
+        cluster.checked_at = utcnow()
+    except ClusterError as exc:
+        click.echo(f"warning: cluster {cluster.name} did not answer: {exc}", err=True)
 
 
 def _seed_project(key, name, kind, services, registry: Registry, cluster: Cluster | None):
