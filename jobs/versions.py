@@ -97,7 +97,6 @@ def _copy_all(version, images) -> None:
                 target,
             )
         )
-    db.session.commit()
     rows = {image.id: image for image in images}
     events: queue.Queue = queue.Queue()
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_IMAGES, len(tasks))) as pool:
@@ -118,8 +117,9 @@ def _copy_all(version, images) -> None:
                 _apply(rows[event[1]], event)
                 pending -= event[0] in ("done", "failed")
             dirty = dirty or bool(batch)
-            # Each commit syncs the disk the registries write to: commit in batches.
-            if dirty and (not pending or time.monotonic() - last_commit >= PROGRESS_EVERY):
+            # Each commit syncs the disk the registries write to: commit in batches; the
+            # last batch goes with the version's final status.
+            if dirty and pending and time.monotonic() - last_commit >= PROGRESS_EVERY:
                 db.session.commit()
                 dirty, last_commit = False, time.monotonic()
 
