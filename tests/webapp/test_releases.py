@@ -270,6 +270,10 @@ def test_full_release_deploys_tests_and_passes_after_two_of_three_approvals(
 
     code, html = timeline(client, release_id)
     assert code == 200 and "waiting approval" in html and "0 of 2 approvals" in html
+    # A poll that saw this state gets an empty 204 until something changes.
+    poll_url = re.search(r'hx-get="([^"]+seen=[0-9a-f]+)"', html).group(1).replace("&amp;", "&")
+    unchanged = client.get(poll_url)
+    assert unchanged.status_code == 204 and unchanged.data == b""
     # The named approvers see it in their list and the navigation count.
     auth.logout()
     auth.login("approver1")
@@ -283,6 +287,8 @@ def test_full_release_deploys_tests_and_passes_after_two_of_three_approvals(
         decide(client, auth, release_id, "approver1", comment="dashboards green").status_code == 302
     )
     assert release_row(app, release_id).status is ReleaseStatus.WAITING_APPROVAL
+    changed = client.get(poll_url)
+    assert changed.status_code == 200 and "1 of 2 approvals" in changed.get_data(as_text=True)
     # Deciding twice is refused.
     decide(client, auth, release_id, "approver1")
     assert "You already decided" in client.get(f"/releases/{release_id}").get_data(as_text=True)

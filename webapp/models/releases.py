@@ -187,6 +187,8 @@ class ReleaseStage(db.Model):
     ended_at: Mapped[datetime | None]
     # When a waiting approval stage times out.
     deadline_at: Mapped[datetime | None]
+    # Polls compare it to answer "nothing changed" without rendering.
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     release: Mapped[Release] = relationship(back_populates="stages")
     services: Mapped[list[ReleaseService]] = relationship(
@@ -250,6 +252,7 @@ class ReleaseService(db.Model):
     images: Mapped[dict] = mapped_column(JSON, default=dict)
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     stage: Mapped[ReleaseStage] = relationship(back_populates="services")
     service: Mapped[Service | None] = relationship()

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("releases", __name__, url_prefix="/releases")
 
-from webapp.releases import actions, hooks, routes  # noqa: E402,F401
+from webapp.releases import actions, display, hooks, routes  # noqa: E402,F401

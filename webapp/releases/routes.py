@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
@@ -31,20 +31,23 @@ from webapp.releases.forms import DecisionForm, StartReleaseForm
 HISTORY_SIZE = 10
 
 
-def get_release(release_id: int) -> Release:
-    """A release with everything its timeline shows, in a handful of queries."""
-    release = db.session.get(
-        Release,
-        release_id,
-        options=[
+_TIMELINE_LOADS = (
+    selectinload(Release.stages).selectinload(ReleaseStage.services),
+    selectinload(Release.stages).selectinload(ReleaseStage.decisions),
+)
+
+
+def get_release(release_id: int, *, page: bool = True) -> Release:
+    """A release with what its page (or, ``page=False``, its timeline alone) shows."""
+    options = list(_TIMELINE_LOADS)
+    if page:
+        options += [
             joinedload(Release.version),
             joinedload(Release.environment),
             joinedload(Release.workflow),
             joinedload(Release.requested_by),
-            selectinload(Release.stages).selectinload(ReleaseStage.services),
-            selectinload(Release.stages).selectinload(ReleaseStage.decisions),
-        ],
-    )
+        ]
+    release = db.session.get(Release, release_id, options=options)
     if release is None:
         abort(404, "No such release.")
     return release
@@ -65,12 +68,22 @@ def _timeline_context(release: Release) -> dict:
     if release.status.value == "queued":
         holder = services.lock_holders([release.environment_id]).get(release.environment_id)
         behind = holder if holder != release.id else None
+    approver_ids = {
+        user_id for stage in release.stages for user_id in stage.settings.get("approver_ids") or []
+    }
     usernames = {}
-    for stage in release.stages:
-        if stage.kind.value == "approval":
-            usernames = dict(db.session.execute(select(User.id, User.username)).all())
-            break
-    return {"release": release, "behind": behind, "usernames": usernames}
+    if approver_ids:
+        usernames = dict(
+            db.session.execute(
+                select(User.id, User.username).where(User.id.in_(approver_ids))
+            ).all()
+        )
+    return {
+        "release": release,
+        "behind": behind,
+        "usernames": usernames,
+        "stamp": services.timeline_stamp(release.id),
+    }
 
 
 @bp.app_context_processor
@@ -158,8 +171,17 @@ def detail(release_id: int):
 
 @bp.route("/<int:release_id>/timeline")
 def timeline(release_id: int):
-    """The timeline alone, polled every second; 286 once the release has ended."""
-    release = get_release(release_id)
+    """The timeline alone, polled every second; 286 once the release has ended.
+
+    The poll sends the stamp of what it shows: when nothing changed since, the
+    answer is an empty 204 (htmx keeps the timeline and polls on).
+    """
+    seen = request.args.get("seen")
+    if seen and seen == services.timeline_stamp(release_id):
+        response = make_response("", 204)
+        response.headers["Vary"] = "HX-Request"
+        return response
+    release = get_release(release_id, page=False)
     code = STOP_POLLING if release.status.finished else 200
     return fragment("partials/releases/timeline.html", code, **_timeline_context(release))
 

@@ -7,6 +7,7 @@ starts the next queued release there.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
@@ -412,3 +413,33 @@ def deployed_versions(environment_id: int) -> dict[int, ReleaseService]:
         )
     ).all()
     return {row.service_id: row for row in rows}
+
+
+def timeline_stamp(release_id: int) -> str:
+    """A short fingerprint of everything the timeline shows; equal stamps, equal timelines.
+
+    One aggregate query: a poll that finds the same stamp answers 204 and
+    renders nothing.
+    """
+    stage_ids = select(ReleaseStage.id).where(ReleaseStage.release_id == release_id)
+    row = db.session.execute(
+        select(
+            Release.updated_at,
+            select(func.max(ReleaseStage.updated_at))
+            .where(ReleaseStage.release_id == release_id)
+            .scalar_subquery(),
+            select(func.max(ReleaseService.updated_at))
+            .where(ReleaseService.stage_id.in_(stage_ids))
+            .scalar_subquery(),
+            select(func.count(ApprovalDecision.id))
+            .where(ApprovalDecision.stage_id.in_(stage_ids))
+            .scalar_subquery(),
+            select(EnvironmentLock.release_id)
+            .where(EnvironmentLock.environment_id == Release.environment_id)
+            .scalar_subquery(),
+        ).where(Release.id == release_id)
+    ).one_or_none()
+    if row is None:
+        return ""
+    text = "|".join(str(value) for value in row)
+    return hashlib.blake2s(text.encode(), digest_size=8).hexdigest()

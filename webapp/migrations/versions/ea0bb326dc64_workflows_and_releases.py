@@ -2,7 +2,7 @@
 
 Revision ID: ea0bb326dc64
 Revises: 23cda86aac3e
-Create Date: 2026-11-26 06:47:12.599975
+Create Date: 2026-11-26 07:04:55.121547
 
 """
 from alembic import op
@@ -103,6 +103,7 @@ def upgrade():
     sa.Column('started_at', sa.DateTime(), nullable=True),
     sa.Column('ended_at', sa.DateTime(), nullable=True),
     sa.Column('deadline_at', sa.DateTime(), nullable=True),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['release_id'], ['releases.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('release_id', 'position')
@@ -139,6 +140,7 @@ def upgrade():
     sa.Column('images', sa.JSON(), nullable=False),
     sa.Column('started_at', sa.DateTime(), nullable=True),
     sa.Column('ended_at', sa.DateTime(), nullable=True),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['service_id'], ['services.id'], ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['stage_id'], ['release_stages.id'], ),
     sa.ForeignKeyConstraint(['version_service_id'], ['version_services.id'], ondelete='SET NULL'),
