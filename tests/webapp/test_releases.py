@@ -616,3 +616,56 @@ def test_reaper_resumes_a_release_whose_executor_was_lost(app, client, auth, sho
     with app.app_context():
         runs = db.session.scalars(select(JobRun).where(JobRun.kind == "release")).all()
         assert [r.status for r in runs] == [JobStatus.FAILED, JobStatus.SUCCEEDED]
+
+
+# --- pages and hooks ------------------------------------------------------------------
+
+
+def test_viewer_reads_the_release_without_action_buttons(app, client, auth, shop):
+    workflow_id = make_workflow(app, shop, [approval(app)])
+    release_id = start(client, auth, workflow_id, shop.versions["2.0"])
+    run_queued_jobs(app)
+    auth.logout()
+    auth.login("viewer")
+    page = client.get(f"/releases/{release_id}").get_data(as_text=True)
+    assert "Check the dashboards first." in page and "waiting approval" in page
+    assert "Cancel release" not in page and 'name="approve"' not in page
+    listing = client.get("/releases/").get_data(as_text=True)
+    assert f'href="/releases/{release_id}"' in listing and 'hx-get="/releases/rows' in listing
+    assert client.get("/releases/rows").status_code == 200  # a release is unfinished: it polls
+
+
+def test_a_version_used_by_a_release_cannot_be_deleted(app, client, auth, shop):
+    workflow_id = make_workflow(app, shop, [approval(app)])
+    release_id = start(client, auth, workflow_id, shop.versions["2.0"])
+    auth.logout()
+    auth.login("tester")
+    client.post(f"/versions/{shop.versions['2.0']}/delete")
+    with app.app_context():
+        assert db.session.get(Version, shop.versions["2.0"]).deleted_at is None
+    page = client.get(f"/versions/{shop.versions['2.0']}").get_data(as_text=True)
+    assert f"used by release #{release_id}" in page
+
+
+def test_reaper_schedules_a_lost_approval_timeout_again(app, client, auth, shop):
+    from rq.job import Job
+
+    from webapp.jobruns.reaper import reap
+
+    workflow_id = make_workflow(app, shop, [approval(app)])
+    release_id = start(client, auth, workflow_id, shop.versions["2.0"])
+    run_queued_jobs(app)
+    with app.app_context():
+        lost = db.session.scalars(
+            select(JobRun).where(JobRun.kind == "release_approval_timeout")
+        ).one()
+        Job.fetch(lost.rq_id, connection=Redis.from_url(app.config["REDIS_URL"])).delete()
+        reap()
+        db.session.refresh(lost)
+        assert lost.status is JobStatus.FAILED and "Scheduled again for" in lost.error
+        again = db.session.scalars(
+            select(JobRun).where(JobRun.kind == "release_approval_timeout", JobRun.id != lost.id)
+        ).one()
+        job = Job.fetch(again.rq_id, connection=Redis.from_url(app.config["REDIS_URL"]))
+        assert job.get_status() == "scheduled"
+        assert again.target_id == release_id

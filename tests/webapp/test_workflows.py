@@ -199,3 +199,18 @@ def test_test_engineers_start_only_non_production_releases(app, client, auth):
         db.session.get(Environment, env_id).production = False
         db.session.commit()
     assert client.get(f"/releases/new/{workflow_id}").status_code == 200
+
+
+def test_start_release_button_only_for_those_who_may(app, client, auth):
+    project_id, env_id = _project(app)
+    auth.login("admin")
+    url = _create_workflow(client, project_id, env_id)
+    client.post(
+        f"{url}/stages/new/test",
+        data={"name": "Health", "mode": "http", "checks": "http://a/", "timeout_seconds": 9},
+    )
+    assert "Start release" in client.get(url).get_data(as_text=True)
+    auth.logout()
+    auth.login("tester")  # production environment: not for test engineers
+    assert "Start release" not in client.get(url).get_data(as_text=True)
+    assert "Start release" not in client.get("/workflows/").get_data(as_text=True)

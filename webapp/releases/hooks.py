@@ -8,7 +8,14 @@ from sqlalchemy import func, select
 from webapp.extensions import db
 from webapp.jobruns.reaper import register_recovery
 from webapp.models import JobRun, Release, ReleaseStatus, Version
-from webapp.releases.services import EXECUTOR_KIND, enqueue_executor, finish, lock_holders
+from webapp.releases.services import (
+    EXECUTOR_KIND,
+    TIMEOUT_KIND,
+    enqueue_executor,
+    enqueue_timeout,
+    finish,
+    lock_holders,
+)
 from webapp.versions.services import register_usage_check
 
 MAX_RESUMES = 3
@@ -50,4 +57,18 @@ def resume_lost_release(run: JobRun, reason: str) -> None:
     enqueue_executor(release)
     run.error = f"{reason} Resumed as job {release.job_run_id}."
     current_app.logger.info("release %s: lost job %s resumed", release.id, run.id)
+    db.session.commit()
+
+
+@register_recovery(TIMEOUT_KIND)
+def reschedule_lost_timeout(run: JobRun, reason: str) -> None:
+    """Redis lost a scheduled approval timeout: schedule it again for the same deadline."""
+    release = db.session.get(Release, run.target_id) if run.target_id else None
+    if release is None or release.status is not ReleaseStatus.WAITING_APPROVAL:
+        return
+    stage = release.waiting_stage()
+    if stage is None or stage.deadline_at is None:
+        return
+    enqueue_timeout(release, stage)
+    run.error = f"{reason} Scheduled again for {stage.deadline_at:%Y-%m-%d %H:%M:%S} UTC."
     db.session.commit()

@@ -214,3 +214,9 @@ def environment_context(env: Environment) -> dict:
 def release_environment_context(env: Environment) -> dict:
     """For the environment page's include of ``partials/releases/environment.html``."""
     return environment_context(env)
+
+
+@bp.app_template_global()
+def may_start_release(workflow: Workflow) -> bool:
+    """Whether the signed-in user may start a release of ``workflow`` (for its buttons)."""
+    return bool(workflow.stages) and services.may_run(current_user, workflow)

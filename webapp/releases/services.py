@@ -285,14 +285,20 @@ def decide(release: Release, user: User, decision: Decision, comment: str) -> Ap
 
 def schedule_approval_timeout(release: Release, stage: ReleaseStage) -> None:
     """Start the approval clock: RQ's scheduler runs ``approval_timeout`` at the deadline."""
-    from jobs.releases import approval_timeout
-    from webapp.jobruns.queue import enqueue_in
-
     seconds = int((stage.settings or {}).get("timeout_seconds") or DEFAULT_APPROVAL_TIMEOUT)
     stage.deadline_at = utcnow() + timedelta(seconds=seconds)
     db.session.commit()
+    enqueue_timeout(release, stage)
+
+
+def enqueue_timeout(release: Release, stage: ReleaseStage) -> None:
+    """Schedule ``approval_timeout`` for the stage's ``deadline_at`` (now if it has passed)."""
+    from jobs.releases import approval_timeout
+    from webapp.jobruns.queue import enqueue_in
+
+    delay = max(timedelta(0), stage.deadline_at - utcnow())
     enqueue_in(
-        timedelta(seconds=seconds),
+        delay,
         approval_timeout,
         release.id,
         stage.id,
