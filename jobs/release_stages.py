@@ -52,7 +52,7 @@ def run_stage(release, stage):
         if stage.kind is StageKind.DEPLOY:
             status, message = deploy_stage(release, stage, access)
         elif stage.kind is StageKind.TEST:
-            status, message = test_stage(release, stage, access)
+            status, message = run_test_stage(release, stage, access)
         else:
             status, message = StageStatus.FAILED, f"A {stage.kind.label} stage cannot run here."
     except ClusterError as exc:
@@ -244,7 +244,7 @@ def _record_deployed(release, rows, access, namespace: str, *, full: bool) -> No
 # --- test ---------------------------------------------------------------------
 
 
-def test_stage(release, stage, access: ClusterAccess | None):
+def run_test_stage(release, stage, access: ClusterAccess | None):
     """A Kubernetes Job in the target namespace, or HTTP checks; passes or fails."""
     from webapp.extensions import db
     from webapp.models import StageStatus
@@ -275,9 +275,6 @@ def test_stage(release, stage, access: ClusterAccess | None):
         stage.log = (stage.log or "") + result.logs.rstrip("\n") + "\n"
     status = StageStatus.PASSED if result.passed else StageStatus.FAILED
     return status, f"Job {result.job_name}: {result.message}"
-
-
-test_stage.__test__ = False  # not a pytest test
 
 
 def _http_checks(stage, checks: list[dict], timeout: float):

@@ -410,6 +410,22 @@ def test_crashloop_image_fails_the_deploy_with_the_pods_message(
     assert code == 286 and "CrashLoopBackOff" in html
 
 
+def test_an_image_that_cannot_be_pulled_fails_with_the_pods_message(
+    app, client, auth, shop, access, images, registry
+):
+    deploy_v1(access, shop, images)
+    missing = f"{registry.address}/shop/cart:never-pushed"
+    version_id = add_version(app, shop.project_id, "missing", {"cart": missing})
+    release_id = start(client, auth, make_workflow(app, shop, [DEPLOY_IMAGES]), version_id)
+    run_queued_jobs(app)
+    release = release_row(app, release_id)
+    assert release.status is ReleaseStatus.FAILED
+    cart = release.stages[0].services[0]
+    assert re.search(r"ErrImagePull|ImagePullBackOff", cart.message)
+    assert "never-pushed" in cart.message  # the pod's own message names the image
+    assert "ImagePull" in timeline(client, release_id)[1]
+
+
 def test_only_existing_services_skips_the_missing_one(app, client, auth, shop, access, images):
     docs = "---\n".join(manifest(n, images[(n, "1.0")]) for n in ("cart", "web"))
     kube.apply_manifests(access, shop.namespace, docs)
