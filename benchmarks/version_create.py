@@ -279,6 +279,8 @@ def main() -> None:
             f"best of {len(rows)}: engine {best_engine:.2f} s, slipway {best_slipway:.2f} s, "
             f"overhead {best_slipway - best_engine:.2f} s"
         )
+        overheads = [row[2] - row[1] for row in rows]
+        print(f"per-round overhead: median {statistics.median(overheads):.2f} s")
         polls = app.config["POLL_TIMES"]
         print(
             f"progress poll server time: median {statistics.median(polls) * 1000:.2f} ms over "
