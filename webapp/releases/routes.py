@@ -83,6 +83,9 @@ def _timeline_context(release: Release) -> dict:
         "behind": behind,
         "usernames": usernames,
         "stamp": services.timeline_stamp(release.id),
+        "can_act": current_user.has_role(Role.RELEASE_ENGINEER),
+        "can_retry": release.can_become(ReleaseStatus.QUEUED),
+        "rollback_target": services.rollback_target(release) if release.status.finished else None,
     }
 
 
@@ -162,9 +165,6 @@ def detail(release_id: int):
         waiting=stage,
         refusal=refusal,
         decision_form=DecisionForm(),
-        can_act=current_user.has_role(Role.RELEASE_ENGINEER),
-        can_retry=release.can_become(ReleaseStatus.QUEUED),
-        rollback_target=services.rollback_target(release) if release.status.finished else None,
         **context,
     )
 

@@ -276,7 +276,12 @@ def decide(release: Release, user: User, decision: Decision, comment: str) -> Ap
         if _claim(stage, StageStatus.REJECTED, f"Rejected by {user.username}"):
             finish(release, ReleaseStatus.REJECTED, f"{user.username} rejected {stage.name}.")
     elif approvals(release, stage) >= needed:
-        if _claim(stage, StageStatus.PASSED, f"Approved by {needed} of {needed} needed"):
+        approvers = [
+            d.username
+            for d in stage.decisions
+            if d.attempt == release.attempt and d.decision is Decision.APPROVE
+        ]
+        if _claim(stage, StageStatus.PASSED, f"Approved by {', '.join(approvers)}."):
             release.move_to(ReleaseStatus.RUNNING)
             db.session.commit()
             enqueue_executor(release)
