@@ -27,6 +27,8 @@ from webapp.models import (
     WorkflowStage,
 )
 
+pytestmark = pytest.mark.browser
+
 TEMPLATE = """\
 apiVersion: apps/v1
 kind: Deployment
