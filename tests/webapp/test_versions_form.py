@@ -260,6 +260,13 @@ def test_no_registry_and_bad_tag_and_foreign_repository_are_refused(tester, cat)
     response = tester.post(step_url(cat, 3), data=bad_all)
     assert response.status_code == 422
     assert 'id="all_tags-error"' in text(response)
+    # From htmx, only the images region comes back, with the message in it.
+    response = tester.post(
+        step_url(cat, 3), data=bad_all, headers={"HX-Request": "true", "HX-Target": "draft-images"}
+    )
+    assert response.status_code == 422
+    assert text(response).lstrip().startswith('<div id="draft-images">')
+    assert 'id="all_tags-error"' in text(response)
 
 
 def test_a_double_click_on_create_makes_one_version(app, tester, cat):
@@ -303,3 +310,28 @@ def test_only_test_engineers_and_admins_create(client, auth, cat):
         auth.login(role)
         assert _basics(client, cat, name=f"by-{role}").status_code == status
         auth.logout()
+
+
+def test_htmx_refreshes_only_the_region_that_changed(tester, cat):
+    _basics(tester, cat, name="v3")
+    htmx = {"HX-Request": "true", "HX-Target": "draft-services"}
+    response = tester.post(
+        step_url(cat, 2),
+        data={"action": "environment", "environment_id": cat.environment_id},
+        headers=htmx,
+    )
+    assert response.status_code == 200 and "HX-Request" in response.headers["Vary"]
+    html = text(response)
+    assert html.lstrip().startswith('<div id="draft-services">') and "<html" not in html
+    assert html.count("checked") == 2
+    _services(tester, cat, environment_id=cat.environment_id, service_ids=[cat.service_ids["cart"]])
+    page = text(tester.get(step_url(cat, 3)))
+    assert image_rows(page)[f"{cat.service_ids['cart']}/cart"]["repository"] == "cart"
+    response = tester.post(
+        step_url(cat, 3),
+        data=images_post(page, "registry", registry_id=cat.registry_id),
+        headers={"HX-Request": "true", "HX-Target": "draft-images"},
+    )
+    assert response.status_code == 200 and "<html" not in text(response)
+    rows = image_rows(text(response))
+    assert rows[f"{cat.service_ids['cart']}/cart"]["repository"] == f"{TARGET}/prod/cart"

@@ -183,6 +183,13 @@ def _images(project: Project, draft: VersionDraft):
         changes["images"] = _image_changes(form, project, draft.data, registry)
     if form.all_tags.errors:
         drafts.save(draft, changes, step=3)
+        if htmx.target == "draft-images":
+            form.token.data = draft.token
+            return fragment(
+                "partials/versions/draft_images.html",
+                422,
+                **_images_context(project, draft, form),
+            )
         return _render(3, project, draft.data, draft, form=form)
     if action == "back":
         drafts.save(draft, changes, step=2)
