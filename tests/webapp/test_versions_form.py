@@ -147,6 +147,9 @@ def test_back_next_and_reload_lose_nothing(tester, cat):
     data[f"images-{proxy}-tag"] = "custom-tag"
     del data[f"images-{proxy}-push"]
     assert tester.post(step_url(cat, 3), data=data).headers["Location"].endswith("/new/2")
+    # Step 3 was reached: the steps bar still links to it, and it opens.
+    assert f'href="{step_url(cat, 3)}"' in text(tester.get(step_url(cat, 2)))
+    assert tester.get(step_url(cat, 3)).status_code == 200
     # Leaving and coming back resumes at the step reached.
     _services(tester, cat, environment_id=cat.environment_id, service_ids=[cat.service_ids["web"]])
     assert (

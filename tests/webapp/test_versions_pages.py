@@ -111,6 +111,11 @@ def test_detail_shows_images_yaml_order_and_jobs(app, client, auth, cat):
     assert 'filename="v1-web.yaml"' in download.headers["Content-Disposition"]
     other = add_version(app, cat, "v2")
     assert client.get(f"/versions/{other}/services/{service_id}.yaml").status_code == 404
+    with app.app_context():
+        db.session.get(Version, other).created_from_id = version_id
+        db.session.commit()
+    html = text(client.get(f"/versions/{other}"))
+    assert f'<dt>Created from</dt><dd><a href="/versions/{version_id}">v1</a>' in html
 
 
 def test_list_filters_by_label_searches_and_pages(app, client, auth, cat):

@@ -78,6 +78,7 @@ class Version(db.Model):
     target_registry: Mapped[Registry | None] = relationship()
     created_by: Mapped[User | None] = relationship()
     job_run: Mapped[JobRun | None] = relationship()
+    created_from: Mapped[Version | None] = relationship(remote_side="Version.id")
     labels: Mapped[list[VersionLabel]] = relationship(
         back_populates="version", cascade="all, delete-orphan", order_by="VersionLabel.name"
     )

@@ -47,9 +47,11 @@ def open_draft(user_id: int, project_id: int) -> VersionDraft:
 
 def save(draft: VersionDraft, changes: dict, step: int | None = None) -> None:
     """Merge ``changes`` into the draft's data (and move it to ``step``); commits."""
-    draft.data = {**(draft.data or {}), **changes}
+    data = {**(draft.data or {}), **changes}
     if step is not None:
         draft.step = step
+        data["reached"] = max(data.get("reached", 1), step)
+    draft.data = data
     db.session.commit()
 
 

@@ -96,7 +96,7 @@ def new_step(project_id: int, step: int):
     if request.method == "GET":
         if draft is None and step > 1:
             return redirect(_step_url(project, 1))
-        if draft is not None and step > draft.step:
+        if draft is not None and step > max(draft.step, draft.data.get("reached", 1)):
             return redirect(_step_url(project, draft.step))
         data = draft.data if draft else {}
         return _render(step, project, data, draft)
