@@ -286,3 +286,44 @@ def test_a_worker_killed_mid_copy_is_replaced_and_the_version_succeeds(
                 os.killpg(worker.pid, signal.SIGKILL)
                 worker.wait()
         proxy.stop()
+
+
+def test_target_credentials_come_from_the_catalog_and_never_show(
+    app, client, auth, registry, auth_registry
+):
+    tag = f"t{time.monotonic_ns()}"
+    digest = push_demo_image(registry.address, "shop/cart", tag, seed="cart")
+    cat = make_version_catalog(
+        app,
+        auth_registry.address,
+        {"cart": {"cart": f"{registry.address}/shop/cart:{tag}"}},
+        registry_auth=("slipway", "wrong-Password-123"),
+        namespace=f"auth{tag}",
+    )
+    auth.login("tester")
+    location = create_through_form(client, cat, "v1").headers["Location"]
+    run_queued_jobs(app)
+    with app.app_context():
+        version = _version(app)
+        assert version.status == VersionStatus.FAILED
+        run = db.session.get(JobRun, version.job_run_id)
+        for message in (version.error, version.images[0].error, run.error):
+            assert "wrong-Password-123" not in message
+        assert "credentials" in version.error or "unauthorized" in version.error.lower()
+        # The admin fixes the password in the catalog; a retry uses it.
+        from webapp.models import Registry
+
+        db.session.get(Registry, cat.registry_id).password = "s3cret-pw"
+        db.session.commit()
+    assert "wrong-Password-123" not in text(client.get(location))
+    client.post(location + "/retry")
+    run_queued_jobs(app)
+    with app.app_context():
+        assert _version(app).status == VersionStatus.SUCCESS
+    pushed = requests.get(
+        f"http://{auth_registry.address}/v2/auth{tag}/cart/manifests/v1",
+        headers={"Accept": ACCEPT},
+        auth=("slipway", "s3cret-pw"),
+        timeout=10,
+    )
+    assert pushed.headers["Docker-Content-Digest"] == digest
