@@ -338,3 +338,21 @@ def test_htmx_refreshes_only_the_region_that_changed(tester, cat):
     assert response.status_code == 200 and "<html" not in text(response)
     rows = image_rows(text(response))
     assert rows[f"{cat.service_ids['cart']}/cart"]["repository"] == f"{TARGET}/prod/cart"
+
+
+def test_images_not_pushed_keep_their_source_and_need_no_copy(app, tester, cat):
+    from tests.webapp.test_jobs import run_queued_jobs
+
+    page = text(_to_step_3(tester, cat))
+    data = images_post(page, "create", registry_id=cat.registry_id)
+    for key in [k for k in data if k.endswith("-push")]:
+        del data[key]
+    location = tester.post(step_url(cat, 3), data=data).headers["Location"]
+    run_queued_jobs(app)
+    with app.app_context():
+        version = db.session.scalars(select(Version)).one()
+        assert version.status == VersionStatus.SUCCESS
+        assert {i.status for i in version.images} == {ImageStatus.SKIPPED}
+        web = db.session.scalar(select(VersionService).where(VersionService.name == "web"))
+        assert f"image: {SOURCE}/infra/envoy:1.30" in web.yaml
+    assert "not pushed: the source is kept" in text(tester.get(location))
