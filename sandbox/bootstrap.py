@@ -3,7 +3,7 @@
 Run with the system ``python3`` (standard library only)::
 
     python3 sandbox/bootstrap.py run     # redis-server, docker-registry, .venv
-    python3 sandbox/bootstrap.py test    # the above + docker.io, chromium, skopeo, kubectl
+    python3 sandbox/bootstrap.py test    # the above + docker.io, chromium, skopeo, postgresql, kubectl
 
 Debian packages are installed only when their program is missing, with
 ``apt-get install -y --no-install-recommends`` (apt's output goes to
@@ -37,6 +37,8 @@ TEST_PROGRAMS = {
     "/usr/sbin/dockerd": "docker.io",
     "/usr/bin/chromium": "chromium",
     "/usr/bin/skopeo": "skopeo",
+    # The server itself lives in /usr/lib/postgresql/<version>/bin.
+    "/usr/bin/pg_ctlcluster": "postgresql",
     # Debian's kubectl comes in kubernetes-client; another kubectl on PATH also does.
     "/usr/bin/kubectl": "kubernetes-client",
 }

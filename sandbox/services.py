@@ -7,11 +7,13 @@ ends it. Nothing here knows about Flask.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,7 +79,9 @@ class Service:
             self.proc.wait()
 
 
-def _spawn(args: list[str], workdir: Path, log_name: str, env: dict | None = None) -> subprocess.Popen:
+def _spawn(
+    args: list[str], workdir: Path, log_name: str, env: dict | None = None
+) -> subprocess.Popen:
     workdir.mkdir(parents=True, exist_ok=True)
     log = open(workdir / log_name, "ab")  # noqa: SIM115 - the child owns it
     return subprocess.Popen(
@@ -96,9 +100,21 @@ def start_redis(workdir: Path, port: int | None = None) -> Service:
     binary = require_program("/usr/bin/redis-server", "redis-server")
     port = port or free_port()
     proc = _spawn(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(workdir)],
-        workdir, "redis.log",
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        workdir,
+        "redis.log",
     )
     wait_for_port(port, proc=proc)
     return Service("redis", proc, port, workdir, {"url": f"redis://127.0.0.1:{port}/0"})
@@ -237,3 +253,100 @@ def _dockerd_answers(socket_path: Path) -> bool:
             return b" 200 " in sock.recv(64)
     except OSError:
         return False
+
+
+def _postgres_bin(name: str) -> str:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    if not found:
+        raise MissingDependency(
+            f"PostgreSQL's {name} not found: install the Debian package 'postgresql'"
+        )
+    return found[-1]
+
+
+@dataclass
+class PostgresService(Service):
+    """A PostgreSQL server whose data directory is removed when it stops."""
+
+    data_root: Path | None = None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        super().stop(timeout)
+        if self.data_root is not None:
+            shutil.rmtree(self.data_root, ignore_errors=True)
+
+
+def start_postgres(workdir: Path, port: int | None = None) -> PostgresService:
+    """A throw-away PostgreSQL server (Debian ``postgresql``), trusting 127.0.0.1.
+
+    initdb refuses to run as root, so as root the server runs as the
+    ``postgres`` user that Debian's package creates, in a data directory of
+    its own under /tmp (test folders are private to root). ``extra["url"]`` is
+    a SQLAlchemy URL for the database ``slipway``.
+    """
+    initdb, postgres = _postgres_bin("initdb"), _postgres_bin("postgres")
+    port = port or free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="slipway-pg-"))
+    run_as: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+        run_as = ["runuser", "-u", "postgres", "--"]
+    data = root / "data"
+    initialised = subprocess.run(
+        [*run_as, initdb, "-D", str(data), "-U", "slipway", "--auth=trust", "-E", "UTF8"],
+        capture_output=True,
+    )
+    if initialised.returncode != 0:
+        shutil.rmtree(root, ignore_errors=True)
+        raise RuntimeError(f"initdb failed: {initialised.stderr.decode().strip()}")
+    proc = _spawn(
+        [
+            *run_as,
+            postgres,
+            "-D",
+            str(data),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-k",
+            str(root),
+            "-c",
+            "fsync=off",
+        ],
+        workdir,
+        "postgres.log",
+    )
+    service = PostgresService("postgres", proc, port, workdir, {}, data_root=root)
+    try:
+        wait_for_port(port, proc=proc)
+        _createdb(port)
+    except Exception:
+        service.stop()
+        raise
+    service.extra["url"] = f"postgresql+psycopg://slipway@127.0.0.1:{port}/slipway"
+    return service
+
+
+def _createdb(port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        created = subprocess.run(
+            [
+                _postgres_bin("createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "slipway",
+                "slipway",
+            ],
+            capture_output=True,
+        )
+        if created.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"createdb failed: {created.stderr.decode().strip()}")
+        time.sleep(0.2)
