@@ -92,6 +92,8 @@ class Service(db.Model):
     chart_name: Mapped[str | None] = mapped_column(String(128))
     chart_version: Mapped[str | None] = mapped_column(String(64))
     default_values: Mapped[str | None] = mapped_column(Text)
+    # Helm: the values keys holding each image, one ImagePath label a line (jobs.helm_values).
+    image_paths: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     project: Mapped[Project] = relationship(back_populates="services")

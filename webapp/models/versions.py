@@ -6,7 +6,17 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Enum,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -44,6 +54,15 @@ class ImageStatus(enum.StrEnum):
     SKIPPED = "skipped"
 
 
+class ChartStatus(enum.StrEnum):
+    """How packaging and pushing one Helm chart of a version went."""
+
+    QUEUED = "queued"
+    PACKAGING = "packaging"
+    DONE = "done"
+    FAILED = "failed"
+
+
 class Version(db.Model):
     __tablename__ = "versions"
     __table_args__ = (UniqueConstraint("project_id", "name", name="uq_versions_project_name"),)
@@ -61,6 +80,11 @@ class Version(db.Model):
         ForeignKey("registries.id", ondelete="SET NULL")
     )
     target_registry_address: Mapped[str] = mapped_column(String(255), default="")
+    # Helm projects: the OCI chart repository (a catalog registry) and its host/path.
+    chart_registry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("registries.id", ondelete="SET NULL")
+    )
+    chart_repository: Mapped[str] = mapped_column(String(255), default="")
     created_from_id: Mapped[int | None] = mapped_column(ForeignKey("versions.id"))
     status: Mapped[VersionStatus] = mapped_column(
         Enum(VersionStatus, native_enum=False, length=16), default=VersionStatus.CREATING
@@ -75,7 +99,8 @@ class Version(db.Model):
 
     project: Mapped[Project] = relationship()
     source_environment: Mapped[Environment | None] = relationship()
-    target_registry: Mapped[Registry | None] = relationship()
+    target_registry: Mapped[Registry | None] = relationship(foreign_keys=[target_registry_id])
+    chart_registry: Mapped[Registry | None] = relationship(foreign_keys=[chart_registry_id])
     created_by: Mapped[User | None] = relationship()
     job_run: Mapped[JobRun | None] = relationship()
     created_from: Mapped[Version | None] = relationship(remote_side="Version.id")
@@ -94,6 +119,11 @@ class Version(db.Model):
     @property
     def label_names(self) -> list[str]:
         return [label.name for label in self.labels]
+
+    @property
+    def charts(self) -> list[VersionService]:
+        """The services that carry a Helm chart (none for K8s YAML versions)."""
+        return [service for service in self.services if service.is_chart]
 
     def can_become(self, status: VersionStatus) -> bool:
         return status in VERSION_TRANSITIONS[self.status]
@@ -133,12 +163,32 @@ class VersionService(db.Model):
     name: Mapped[str] = mapped_column(String(64))
     order_group: Mapped[int] = mapped_column(default=1)
     yaml: Mapped[str] = mapped_column(Text, deferred=True)
+    # Helm services: the chart packaged with the values the test environment proved.
+    chart_name: Mapped[str | None] = mapped_column(String(128))
+    source_chart_version: Mapped[str | None] = mapped_column(String(64))
+    # Empty until the job picks it when the form left it to the suggestion.
+    chart_version: Mapped[str | None] = mapped_column(String(64))
+    values_yaml: Mapped[str | None] = mapped_column(Text, deferred=True)
+    image_paths: Mapped[str | None] = mapped_column(Text)
+    chart_archive: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    chart_digest: Mapped[str | None] = mapped_column(String(80))  # sha256 of the .tgz
+    chart_size: Mapped[int | None] = mapped_column(BigInteger)
+    chart_reference: Mapped[str | None] = mapped_column(String(512))  # oci://...:version
+    chart_manifest_digest: Mapped[str | None] = mapped_column(String(80))
+    chart_status: Mapped[ChartStatus | None] = mapped_column(
+        Enum(ChartStatus, native_enum=False, length=16)
+    )
+    chart_error: Mapped[str | None] = mapped_column(Text)
 
     version: Mapped[Version] = relationship(back_populates="services")
     service: Mapped[Service | None] = relationship()
     images: Mapped[list[VersionImage]] = relationship(
         back_populates="version_service", order_by="VersionImage.container"
     )
+
+    @property
+    def is_chart(self) -> bool:
+        return self.chart_name is not None
 
 
 class VersionImage(db.Model):
