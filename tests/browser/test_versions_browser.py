@@ -7,15 +7,31 @@ from playwright.sync_api import expect
 
 from sandbox.images import push_demo_image
 from tests.browser.conftest import sign_in
+from tests.jobs.test_version_job import SourceProxy
 from tests.webapp.version_fixtures import make_version_catalog
 
 pytestmark = pytest.mark.browser
 
 
+def settled(page) -> None:
+    """Wait until htmx has processed what it swapped in (it does so in its settle step)."""
+    page.wait_for_function("() => !document.querySelector('.htmx-added, .htmx-settling')")
+
+
+@pytest.fixture
+def slow_source(registry):
+    """The source registry behind a proxy that sends blobs at 2 MiB/s: copies take seconds."""
+    proxy = SourceProxy(registry.address, bytes_per_second=2 << 20)
+    yield proxy
+    proxy.stop()
+
+
 @pytest.mark.timeout(120)
-def test_create_a_version_and_watch_it_succeed(live_app, page, registry, second_registry):
+def test_create_a_version_and_watch_it_succeed(
+    live_app, page, registry, second_registry, slow_source
+):
     tag = f"b{time.monotonic_ns()}"
-    push_demo_image(registry.address, "shop/cart", tag, seed="cart")
+    push_demo_image(registry.address, "shop/cart", tag, seed="cart", layer_sizes=(3 << 20,))
     push_demo_image(
         registry.address, "shop/web", tag, platforms=("linux/amd64", "linux/arm64"), seed="web"
     )
@@ -23,8 +39,8 @@ def test_create_a_version_and_watch_it_succeed(live_app, page, registry, second_
         live_app,
         second_registry.address,
         {
-            "cart": {"cart": f"{registry.address}/shop/cart:{tag}"},
-            "web": {"web": f"{registry.address}/shop/web:{tag}"},
+            "cart": {"cart": f"{slow_source.address}/shop/cart:{tag}"},
+            "web": {"web": f"{slow_source.address}/shop/web:{tag}"},
         },
         order={"cart": 1, "web": 2},
         namespace=f"browser{tag}",
@@ -36,19 +52,24 @@ def test_create_a_version_and_watch_it_succeed(live_app, page, registry, second_
     page.get_by_role("link", name="Versions of Shop").click()
     page.get_by_role("button", name="Create version").click()
 
-    page.get_by_label("Version name").fill("v1.0")
+    page.get_by_role("heading", name="New version of Shop").wait_for()
+    settled(page)
+    page.get_by_label("Version name").press_sequentially("v1.0", delay=50)
     page.locator("#name-check").get_by_text("is free").wait_for()
     page.get_by_label("Labels").fill("qa, sprint-3")
     page.get_by_role("button", name="Next: environment and services").click()
 
+    page.get_by_role("link", name="1. Basic information").wait_for()
+    settled(page)
     page.get_by_label("Source environment").select_option(label="dev")
     page.get_by_label("web").wait_for()  # htmx brought the environment's services
     assert page.get_by_label("cart").is_checked() and page.get_by_label("web").is_checked()
     page.get_by_role("button", name="Next: images").click()
 
-    page.get_by_label("Target registry").select_option(
-        label=f"prod-registry ({second_registry.address}/browser{tag})"
-    )
+    page.get_by_label("Target registry").wait_for()
+    settled(page)
+    registry_label = f"prod-registry ({second_registry.address}/browser{tag})"
+    page.get_by_label("Target registry").select_option(label=registry_label)
     # htmx swaps in the image rows with the registry's default repositories.
     expect(page.get_by_label("Target repository of web/web")).to_have_value(
         f"{second_registry.address}/browser{tag}/web"
@@ -57,8 +78,9 @@ def test_create_a_version_and_watch_it_succeed(live_app, page, registry, second_
 
     page.get_by_role("heading", name="Version v1.0").wait_for()
     progress = page.locator("#version-progress")
+    progress.get_by_text("copying").first.wait_for(timeout=20000)
     progress.locator(".version-status").get_by_text("success").wait_for(timeout=45000)
-    assert "sha256:" in progress.inner_text()
+    assert progress.inner_text().count("sha256:") == 2
 
     page.get_by_text("web.yaml").click()
     yaml = page.locator("details", has_text="web.yaml").locator(".highlight")
