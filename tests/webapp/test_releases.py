@@ -685,3 +685,71 @@ def test_reaper_schedules_a_lost_approval_timeout_again(app, client, auth, shop)
         job = Job.fetch(again.rq_id, connection=Redis.from_url(app.config["REDIS_URL"]))
         assert job.get_status() == "scheduled"
         assert again.target_id == release_id
+
+
+# --- Helm chart deploy ----------------------------------------------------------------
+
+
+def test_helm_chart_deploy_creates_a_helm_revision(
+    app, client, auth, sandbox_cluster, access, registry
+):
+    from jobs.helm_releases import helm_history, helm_upgrade
+    from sandbox.charts import build_chart_archive
+
+    namespace = f"helm-{uuid.uuid4().hex[:8]}"
+    repository = f"{registry.address}/helm/ingest"
+    for tag in ("1.0", "2.0"):
+        push_demo_image(registry.address, "helm/ingest", tag, layer_sizes=(256,))
+    old = build_chart_archive("ingest", "1.0.0", image_repository=repository, image_tag="1.0")
+    helm_upgrade(access, namespace, "ingest", old, {})
+    new = build_chart_archive("ingest", "1.1.0", image_repository=repository, image_tag="2.0")
+    with app.app_context():
+        cluster = Cluster(name=f"c-{namespace}", kubeconfig=sandbox_cluster.kubeconfig_text())
+        project = Project(key=f"h-{namespace}", name="Data", kind=ProjectKind.HELM)
+        ingest = Service(project=project, name="ingest", chart_name="ingest")
+        absent = Service(project=project, name="absent", chart_name="absent", order_group=2)
+        env = Environment(project=project, name="prod", namespace=namespace, cluster=cluster)
+        version = Version(project=project, name="2026.11", status=VersionStatus.SUCCESS)
+        for service in (ingest, absent):
+            version.services.append(
+                VersionService(
+                    service=service,
+                    name=service.name,
+                    order_group=service.order_group,
+                    yaml="",
+                    chart_name=service.name,
+                    chart_version="1.1.0",
+                    chart_archive=new,
+                    values_yaml="replicaCount: 2\n",
+                )
+            )
+        workflow = Workflow(project=project, environment=env, name="charts")
+        workflow.stages.append(
+            WorkflowStage(
+                position=1,
+                kind=StageKind.HELM_DEPLOY,
+                name="Charts",
+                settings={"only_existing": True, "timeout_seconds": 30},
+            )
+        )
+        db.session.add_all([version, workflow])
+        db.session.commit()
+        workflow_id, version_id, env_id = workflow.id, version.id, env.id
+    release_id = start(client, auth, workflow_id, version_id)
+    run_queued_jobs(app)
+    release = release_row(app, release_id)
+    assert release.status is ReleaseStatus.PASSED, release.message
+    rows = {s.name: s for s in release.stages[0].services}
+    assert rows["absent"].status.value == "skipped"
+    assert rows["ingest"].status.value == "passed"
+    assert rows["ingest"].message == "revision 2: ingest 1.1.0 rolled out"
+
+    history = helm_history(access, namespace, "ingest")
+    assert [(r.revision, r.chart_version) for r in history] == [(1, "1.0.0"), (2, "1.1.0")]
+    assert history[-1].status == "deployed"
+    (workload,) = kube.read_workloads(access, namespace)
+    assert workload.replicas == 2 and workload.containers[0].image == f"{repository}:2.0"
+    with app.app_context():
+        state = db.session.get(Environment, env_id).deployed[0]
+        assert state.chart_version == "1.1.0"
+        assert {i.container: i.image for i in state.images} == {"ingest": f"{repository}:2.0"}

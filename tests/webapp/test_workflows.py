@@ -154,13 +154,22 @@ def test_edit_stage_keeps_its_settings_in_the_form(app, client, auth):
     assert "Line 1: write an http(s) URL" in response.get_data(as_text=True)
 
 
-def test_helm_projects_get_no_yaml_deploy_stage(app, client, auth):
+def test_helm_projects_get_the_helm_chart_deploy_stage(app, client, auth):
     project_id, env_id = _project(app, ProjectKind.HELM)
     auth.login("admin")
     url = _create_workflow(client, project_id, env_id)
     assert client.get(f"{url}/stages/new/deploy").status_code == 404
     assert client.get(f"{url}/stages/new/test").status_code == 200
     assert "Add deploy stage" not in client.get(url).get_data(as_text=True)
+    assert "Add helm chart deploy stage" in client.get(url).get_data(as_text=True)
+    response = client.post(
+        f"{url}/stages/new/helm_deploy",
+        data={"name": "Charts", "only_existing": "y", "timeout_seconds": 120},
+    )
+    assert response.status_code == 302
+    assert "only releases that already exist in the environment; timeout 120s" in client.get(
+        url
+    ).get_data(as_text=True)
 
 
 def test_duplicate_name_and_delete_refused_while_releases_use_it(app, client, auth):

@@ -51,8 +51,8 @@ def timeout_seconds(settings: dict, default: int = DEFAULT_TIMEOUT) -> int:
     return int(settings.get("timeout_seconds") or default)
 
 
-# Kinds the executor can run; Helm chart deploy waits for chart data on versions.
-RUNNABLE_KINDS = (StageKind.DEPLOY, StageKind.TEST, StageKind.APPROVAL)
+# Kinds the executor can run.
+RUNNABLE_KINDS = (StageKind.DEPLOY, StageKind.HELM_DEPLOY, StageKind.TEST, StageKind.APPROVAL)
 
 
 def offered_kinds(project_kind) -> list[StageKind]:

@@ -1,0 +1,304 @@
+"""Deploy stages of a release: K8s YAML (images only or the whole YAML) and Helm charts.
+
+Services go by startup order group, one group after another; the services of
+a group deploy in parallel (a thread each, with its own app context and
+database session) and each waits for its rollout. Every service row gets its
+status, timing and messages as it goes; the pod's message when it cannot run.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from itertools import groupby
+
+import yaml
+
+from jobs.cluster import (
+    WORKLOAD_KINDS,
+    ClusterAccess,
+    ClusterError,
+    ClusterNotFound,
+    apply_manifests,
+    read_workloads,
+    set_images,
+    wait_for_rollout,
+)
+
+#: Seconds between looks at a rollout.
+POLL_INTERVAL = 0.2
+#: At most this many services of one startup order group deploy at once.
+MAX_PARALLEL = 8
+# One Helm action at a time per worker process: the Go SDK behind helm_python is
+# loaded once per process and its actions are quick next to the rollout waits.
+_HELM_ACTION = threading.Lock()
+
+DeployOne = Callable[[object, int], None]
+
+
+def manifest_workloads(text: str) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """(kind, name) of the workloads a service's YAML defines, and container -> image."""
+    from webapp.catalog.validation import workload_containers
+
+    documents = [doc for doc in yaml.safe_load_all(text or "") if isinstance(doc, dict)]
+    workloads, images = [], {}
+    for kind, name, container, image in workload_containers(documents):
+        if kind in WORKLOAD_KINDS and (kind, name) not in workloads:
+            workloads.append((kind, name))
+        images[container] = image
+    return workloads, images
+
+
+def deploy_in_groups(release, stage, deploy_one: DeployOne, record: Callable) -> tuple:
+    """Run ``deploy_one(app, row_id)`` for the stage's rows, group by group.
+
+    Between groups the release's cancel flag is honoured. After each group
+    ``record(passed_rows)`` stores what now runs. The (StageStatus, message).
+    """
+    from flask import current_app
+
+    from webapp.extensions import db
+    from webapp.models import ServiceStatus, StageStatus
+
+    app = current_app._get_current_object()
+    deployed = skipped = 0
+    ordered = sorted(stage.services, key=lambda row: (row.order_group, row.name))
+    for group, members in groupby(ordered, key=lambda row: row.order_group):
+        members = list(members)
+        rows = [row for row in members if row.status is not ServiceStatus.SKIPPED]
+        skipped += len(members) - len(rows)
+        if not rows:
+            continue
+        db.session.refresh(release, ["cancel_requested"])
+        if release.cancel_requested:
+            return StageStatus.CANCELLED, f"Cancelled before startup group {group}."
+        stage.append_log(f"Group {group}: deploying {', '.join(r.name for r in rows)}")
+        db.session.commit()
+        ids = [row.id for row in rows]
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(ids))) as pool:
+            list(pool.map(lambda row_id: deploy_one(app, row_id), ids))
+        for row in rows:
+            db.session.refresh(row)
+            stage.append_log(f"{row.name}: {row.status.value}: {row.message or ''}")
+        passed = [row for row in rows if row.status is ServiceStatus.PASSED]
+        if passed:
+            record(passed)
+        db.session.commit()
+        failed = [row for row in rows if row.status is not ServiceStatus.PASSED]
+        if failed:
+            return StageStatus.FAILED, "; ".join(f"{r.name}: {r.message}" for r in failed)
+        deployed += len(rows)
+    summary = f"Deployed {deployed} service{'s' if deployed != 1 else ''}"
+    return StageStatus.PASSED, summary + (f", skipped {skipped}" if skipped else "") + "."
+
+
+def _run_service(app, row_id: int, work: Callable) -> None:
+    """Mark the row running, run ``work(row) -> message``, land the outcome on the row."""
+    from webapp.extensions import db
+    from webapp.models import ReleaseService, ServiceStatus
+    from webapp.models.base import utcnow
+
+    with app.app_context():
+        row = db.session.get(ReleaseService, row_id)
+        row.status = ServiceStatus.RUNNING
+        row.started_at = utcnow()
+        db.session.commit()
+        try:
+            message = work(row)
+        except ClusterError as exc:
+            row.status, row.message = ServiceStatus.FAILED, str(exc)
+        except Exception as exc:  # a thread's error must land on its row, not vanish
+            app.logger.exception("deploying release service %s failed", row_id)
+            row.status, row.message = ServiceStatus.FAILED, f"Unexpected error: {exc}"
+        else:
+            row.status, row.message = ServiceStatus.PASSED, message
+        row.ended_at = utcnow()
+        db.session.commit()
+        db.session.remove()
+
+
+def _progress(row):
+    from webapp.extensions import db
+
+    def report(observed) -> None:
+        row.message = str(observed)
+        db.session.commit()
+
+    return report
+
+
+def _live_workloads(access: ClusterAccess, namespace: str) -> dict:
+    try:
+        return {(w.kind, w.name): w for w in read_workloads(access, namespace)}
+    except ClusterNotFound:
+        return {}
+
+
+def _live_images(live: dict, workloads) -> dict[str, str]:
+    return {c.name: c.image for key in workloads if key in live for c in live[key].containers}
+
+
+# --- K8s YAML -----------------------------------------------------------------
+
+
+def deploy_stage(release, stage, access: ClusterAccess) -> tuple:
+    """Images only (``set_images`` on the YAML's workloads) or the whole YAML (apply)."""
+    from webapp.extensions import db
+    from webapp.models import ReleaseService, ServiceStatus
+
+    settings = stage.settings or {}
+    namespace = release.environment.namespace
+    existing = _live_workloads(access, namespace) if settings.get("only_existing") else None
+    for item in release.version.services:
+        workloads, images = manifest_workloads(item.yaml)
+        row = ReleaseService(
+            service_id=item.service_id,
+            version_service_id=item.id,
+            name=item.name,
+            order_group=item.order_group,
+            images=images,
+        )
+        if existing is not None and not any(key in existing for key in workloads):
+            row.status = ServiceStatus.SKIPPED
+            row.message = f"Skipped: not running in {namespace} yet (only existing services)."
+        stage.services.append(row)
+    db.session.commit()
+    full = settings.get("content") == "full"
+    timeout = float(settings.get("timeout_seconds") or 600)
+
+    def work(row) -> str:
+        text = row.version_service.yaml if row.version_service else ""
+        workloads, images = manifest_workloads(text)
+        if full:
+            apply_manifests(access, namespace, text)
+        else:
+            try:
+                set_images(access, namespace, workloads, images)
+            except ClusterNotFound as exc:
+                raise ClusterNotFound(
+                    f"{exc} (an images-only deploy updates existing workloads only)"
+                ) from exc
+        wait_for_rollout(
+            access,
+            namespace,
+            workloads,
+            timeout=timeout,
+            on_progress=_progress(row),
+            poll_interval=POLL_INTERVAL,
+        )
+        return "rolled out: " + ", ".join(f"{kind} {name}" for kind, name in workloads)
+
+    def record(rows) -> None:
+        from webapp.catalog.state import record_deployed
+
+        live = _live_workloads(access, namespace)
+        for row in rows:
+            if row.service is None:
+                continue
+            text = row.version_service.yaml if row.version_service else ""
+            workloads, _ = manifest_workloads(text)
+            state = record_deployed(release.environment, row.service, _live_images(live, workloads))
+            if full:
+                state.rendered_yaml = text
+
+    return deploy_in_groups(
+        release, stage, lambda app, row_id: _run_service(app, row_id, work), record
+    )
+
+
+# --- Helm charts --------------------------------------------------------------
+
+
+def _installed_releases(access: ClusterAccess, namespace: str, names: list[str]) -> set[str]:
+    from jobs.helm_releases import helm_status
+
+    found = set()
+    for name in names:
+        try:
+            with _HELM_ACTION:
+                helm_status(access, namespace, name)
+        except ClusterNotFound:
+            continue
+        found.add(name)
+    return found
+
+
+def helm_deploy_stage(release, stage, access: ClusterAccess) -> tuple:
+    """``helm upgrade --install`` each service's release to the version's chart and values."""
+    from webapp.extensions import db
+    from webapp.models import ReleaseService, ServiceStatus
+
+    settings = stage.settings or {}
+    namespace = release.environment.namespace
+    charts = [item for item in release.version.services if item.is_chart]
+    existing = None
+    if settings.get("only_existing"):
+        existing = _installed_releases(access, namespace, [item.name for item in charts])
+    for item in release.version.services:
+        row = ReleaseService(
+            service_id=item.service_id,
+            version_service_id=item.id,
+            name=item.name,
+            order_group=item.order_group,
+            images={image.container: image.target_ref for image in item.images},
+        )
+        if not item.is_chart:
+            row.status = ServiceStatus.SKIPPED
+            row.message = "Skipped: this version has no chart for the service."
+        elif existing is not None and item.name not in existing:
+            row.status = ServiceStatus.SKIPPED
+            row.message = f"Skipped: no Helm release {item.name} in {namespace} yet."
+        stage.services.append(row)
+    db.session.commit()
+    timeout = float(settings.get("timeout_seconds") or 600)
+    installed: dict[int, object] = {}
+
+    def work(row) -> str:
+        from jobs.helm_releases import helm_upgrade
+
+        item = row.version_service
+        values = yaml.safe_load(item.values_yaml or "") or {}
+        row.message = f"helm upgrade --install {item.name} {item.chart_name} {item.chart_version}"
+        db.session.commit()
+        with _HELM_ACTION:
+            result = helm_upgrade(
+                access,
+                namespace,
+                item.name,
+                item.chart_archive,
+                values,
+                False,
+                timeout,
+                description=f"Slipway release #{release.id}: version {release.version.name}",
+            )
+        installed[row.id] = result
+        wait_for_rollout(
+            access,
+            namespace,
+            result.workloads,
+            timeout=timeout,
+            on_progress=_progress(row),
+            poll_interval=POLL_INTERVAL,
+        )
+        return f"revision {result.revision}: {result.chart_name} {result.chart_version} rolled out"
+
+    def record(rows) -> None:
+        from webapp.catalog.state import record_deployed
+
+        live = _live_workloads(access, namespace)
+        for row in rows:
+            result = installed.get(row.id)
+            if row.service is None or result is None:
+                continue
+            item = row.version_service
+            record_deployed(
+                release.environment,
+                row.service,
+                _live_images(live, result.workloads),
+                chart=(item.chart_version, item.values_yaml or ""),
+            )
+
+    return deploy_in_groups(
+        release, stage, lambda app, row_id: _run_service(app, row_id, work), record
+    )
