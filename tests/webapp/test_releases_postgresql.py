@@ -1,0 +1,102 @@
+"""The environment lock and the release rules on PostgreSQL (selected by DATABASE_URL)."""
+
+from __future__ import annotations
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import select
+
+from sandbox import services
+from tests.webapp.conftest import PASSWORD, PASSWORD_HASH
+from webapp import create_app
+from webapp.extensions import db
+from webapp.models import (
+    Environment,
+    EnvironmentLock,
+    Project,
+    ProjectKind,
+    Release,
+    ReleaseStatus,
+    Role,
+    StageKind,
+    User,
+    Version,
+    VersionStatus,
+    Workflow,
+    WorkflowStage,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory):
+    server = services.start_postgres(tmp_path_factory.mktemp("postgres-releases"))
+    yield server
+    server.stop()
+
+
+def test_one_release_per_environment_on_postgresql(postgres, redis_service, monkeypatch, tmp_path):
+    from redis import Redis
+
+    Redis.from_url(redis_service.extra["url"]).flushdb()
+    monkeypatch.setenv("DATABASE_URL", postgres.extra["url"])
+    monkeypatch.setenv("SLIPWAY_INSTANCE_PATH", str(tmp_path))
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "postgres-test-key",
+            "REDIS_URL": redis_service.extra["url"],
+            "WTF_CSRF_ENABLED": False,
+            "SESSION_COOKIE_SECURE": False,
+        }
+    )
+    with app.app_context():
+        upgrade()
+        assert db.engine.dialect.name == "postgresql"
+        release_engineer = User(
+            username="release", role=Role.RELEASE_ENGINEER, password_hash=PASSWORD_HASH
+        )
+        project = Project(key="pg-shop", name="Shop", kind=ProjectKind.K8S_YAML)
+        env = Environment(project=project, name="prod", namespace="pg-prod")
+        version = Version(project=project, name="v1", status=VersionStatus.SUCCESS)
+        workflow = Workflow(project=project, environment=env, name="approve-only")
+        db.session.add_all([release_engineer, version, workflow])
+        db.session.flush()
+        workflow.stages.append(
+            WorkflowStage(
+                position=1,
+                kind=StageKind.APPROVAL,
+                name="Go",
+                settings={"approver_ids": [release_engineer.id], "approvals_needed": 1},
+            )
+        )
+        db.session.commit()
+        workflow_id, version_id, env_id = workflow.id, version.id, env.id
+    client = app.test_client()
+    client.post("/auth/login", data={"username": "release", "password": PASSWORD})
+    ids = []
+    for _ in range(2):
+        response = client.post(f"/releases/new/{workflow_id}", data={"version_id": version_id})
+        assert response.status_code == 302
+        ids.append(int(response.headers["Location"].rsplit("/", 1)[1]))
+    first, second = ids
+    with app.app_context():
+        from webapp.releases.services import _acquire
+
+        assert db.session.get(EnvironmentLock, env_id).release_id == first
+        # A racing worker that skipped the check still cannot take the environment.
+        assert _acquire(db.session.get(Release, second)) is False
+        assert db.session.get(Release, second).status is ReleaseStatus.QUEUED
+    page = client.get(f"/releases/{second}").get_data(as_text=True)
+    assert f'queued behind <a href="/releases/{first}">release #{first}</a>' in page
+
+    assert client.post(f"/releases/{first}/cancel").status_code == 302
+    with app.app_context():
+        assert db.session.get(Release, first).status is ReleaseStatus.CANCELLED
+        assert db.session.get(EnvironmentLock, env_id).release_id == second
+        assert db.session.get(Release, second).job_run_id is not None  # its executor is queued
+        locks = db.session.scalars(select(EnvironmentLock)).all()
+        assert len(locks) == 1
+        db.session.remove()
+        db.engine.dispose()
