@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from jobs.registry import Credentials, ImageRef, copy_image, resolve
 from jobs.runtime import job_run
+from jobs.version_charts import build_charts, charts_summary, fail_unfinished_charts
 
 MAX_PARALLEL_IMAGES = 4
 PROGRESS_EVERY = 0.5  # seconds between progress writes (SQLite friendly)
@@ -52,6 +53,7 @@ def create_version_images(job_run_id: int, version_id: int) -> str:
     if version.status not in (VersionStatus.CREATING, VersionStatus.RETRYING):
         return f"Version {version.name} is already {version.status}; nothing to do."
     try:
+        failed_charts = build_charts(version)
         todo = [i for i in version.images if i.push and i.status != ImageStatus.DONE]
         if todo:
             _copy_all(version, todo)
@@ -61,16 +63,28 @@ def create_version_images(job_run_id: int, version_id: int) -> str:
         _fail_unfinished(version_id, f"The copy job stopped: {exc}")
         raise
     pushed = sum(1 for i in version.images if i.push)
-    if failed:
-        summary = f"{len(failed)} of {pushed} images failed: " + "; ".join(
-            f"{i.version_service.name}/{i.container}: {i.error or 'not copied'}" for i in failed
-        )
+    if failed or failed_charts:
+        problems = []
+        if failed_charts:
+            problems.append(charts_summary(version, failed_charts))
+        if failed:
+            problems.append(
+                f"{len(failed)} of {pushed} images failed: "
+                + "; ".join(
+                    f"{i.version_service.name}/{i.container}: {i.error or 'not copied'}"
+                    for i in failed
+                )
+            )
+        summary = " ".join(problems)
         version.move_to(VersionStatus.FAILED, summary)
         db.session.commit()
         raise VersionCopyFailed(summary)
     version.move_to(VersionStatus.SUCCESS)
     db.session.commit()
-    return f"{len(todo)} images copied and verified; {pushed} of {len(version.images)} pushed."
+    charts = f"{len(version.charts)} charts pushed; " if version.charts else ""
+    return (
+        f"{charts}{len(todo)} images copied and verified; {pushed} of {len(version.images)} pushed."
+    )
 
 
 def _copy_all(version, images) -> None:
@@ -241,5 +255,6 @@ def _fail_unfinished(version_id: int, message: str) -> None:
         if image.push and image.status in (ImageStatus.QUEUED, ImageStatus.COPYING):
             image.status = ImageStatus.FAILED
             image.error = message
+    fail_unfinished_charts(version, message)
     version.move_to(VersionStatus.FAILED, message)
     db.session.commit()

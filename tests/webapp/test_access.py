@@ -84,6 +84,9 @@ MATRIX = [
     ("POST", "/releases/{project_id}/cancel", {"admin", "release"}, 404),
     ("POST", "/releases/{project_id}/retry", {"admin", "release"}, 404),
     ("POST", "/releases/{project_id}/rollback", {"admin", "release"}, 404),
+    # Helm chart downloads of a version (pages tested in test_versions_helm*).
+    ("GET", "/versions/{project_id}/charts/{service_id}.tgz", ALL, 404),
+    ("GET", "/versions/{project_id}/charts.tar", ALL, 404),
 ]
 PUBLIC = {"/auth/login", "/healthz", "/static/<path:filename>"}
 

@@ -131,6 +131,21 @@ class YamlServiceForm(_ServiceFields):
 
 class HelmServiceForm(_ServiceFields):
     chart_file = FileField("Chart archive (.tgz)")
+    image_paths = TextAreaField(
+        "Image paths",
+        description="The values keys holding each image, one a line: "
+        "image.repository+image.tag, a.image (holding repo:tag), or "
+        "a.image.registry+a.image.repository+a.image.tag. Empty: detected from the chart's values.",
+        validators=[Optional(), Length(max=8000)],
+    )
+
+    def validate_image_paths(self, field):
+        from jobs.helm_values import ImagePathError, parse_image_paths
+
+        try:
+            parse_image_paths(field.data or "")
+        except ImagePathError as exc:
+            raise ValidationError(str(exc)) from exc
 
     def __init__(self, *args, has_chart: bool = False, **kwargs):
         super().__init__(*args, **kwargs)

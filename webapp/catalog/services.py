@@ -1,8 +1,9 @@
 """Service pages: a K8s YAML template or a Helm chart, and a startup order group."""
 
-from flask import Response, abort, flash, redirect, render_template, url_for
+from flask import Response, abort, current_app, flash, redirect, render_template, url_for
 from sqlalchemy import select
 
+from jobs.helm_values import ValuesError, detect_image_paths, format_image_paths, parse_values
 from webapp.audit.services import record
 from webapp.auth.access import admin_required
 from webapp.catalog import bp
@@ -16,16 +17,27 @@ def _form_class(project: Project):
     return HelmServiceForm if project.kind is ProjectKind.HELM else YamlServiceForm
 
 
+def detected_image_paths(values_yaml: str | None) -> str:
+    """The image paths found in a chart's default values, as the form's text (empty if none)."""
+    try:
+        values = parse_values(values_yaml or "", current_app.config["MAX_YAML_BYTES"])
+    except ValuesError:
+        return ""
+    return format_image_paths(detect_image_paths(values))
+
+
 def _apply(form, item: Service) -> None:
     item.name = form.name.data
     item.order_group = form.order_group.data
     if isinstance(form, YamlServiceForm):
         item.yaml_template = form.yaml_template.data
-    elif form.chart_bytes is not None:
-        item.chart_archive = form.chart_bytes
-        item.chart_name = form.chart_info.name
-        item.chart_version = form.chart_info.version
-        item.default_values = form.chart_info.values_yaml
+    else:
+        if form.chart_bytes is not None:
+            item.chart_archive = form.chart_bytes
+            item.chart_name = form.chart_info.name
+            item.chart_version = form.chart_info.version
+            item.default_values = form.chart_info.values_yaml
+        item.image_paths = (form.image_paths.data or "").strip() or None
 
 
 @bp.route("/services/<int:service_id>")
@@ -77,6 +89,8 @@ def edit_service(service_id: int):
     form_class = _form_class(item.project)
     extra = {"has_chart": bool(item.chart_name)} if form_class is HelmServiceForm else {}
     form = form_class(obj=item, **extra)
+    if form_class is HelmServiceForm and not form.is_submitted() and not item.image_paths:
+        form.image_paths.data = detected_image_paths(item.default_values)
     if form.validate_on_submit():
         if name_taken(
             Service, Service.name, form.name.data, exclude_id=item.id, project_id=item.project_id

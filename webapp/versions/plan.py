@@ -9,7 +9,7 @@ from sqlalchemy.orm import selectinload
 
 from jobs.oci_ref import ImageRef
 from webapp.extensions import db
-from webapp.models import Environment, EnvironmentService, Registry, Service
+from webapp.models import Environment, EnvironmentService, ProjectKind, Registry, Service
 from webapp.versions.yaml_images import containers_and_images, rewrite_images
 
 
@@ -98,12 +98,19 @@ def plan(data: dict, project_id: int) -> list[PlannedService]:
     chosen = set(data.get("service_ids") or [])
     overrides = data.get("images") or {}
     default_tag = data.get("name") or "latest"
+    helm = env.project.kind == ProjectKind.HELM
     planned = []
     for deployed in deployed_services(env.id):
         if deployed.service_id not in chosen:
             continue
-        text, images = source_images(deployed)
-        service = PlannedService(service=deployed.service, source_yaml=text)
+        if helm:
+            from webapp.versions.helm import chart_sources, plan_chart  # imports this module
+
+            service = plan_chart(deployed, data)
+            images = chart_sources(service)
+        else:
+            text, images = source_images(deployed)
+            service = PlannedService(service=deployed.service, source_yaml=text)
         for container, source in images.items():
             key = image_key(deployed.service_id, container)
             override = overrides.get(key) or {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 # Imported here, not in the job's call, so a worker's forked work-horse finds it loaded.
 from jobs.versions import create_version_images
@@ -19,6 +19,7 @@ from webapp.models import (
     JobRun,
     JobStatus,
     Project,
+    ProjectKind,
     Role,
     User,
     Version,
@@ -28,6 +29,8 @@ from webapp.models import (
     VersionStatus,
 )
 from webapp.models.base import utcnow
+from webapp.models.versions import ChartStatus
+from webapp.versions.helm import attach_chart, chart_repository
 from webapp.versions.plan import PlannedService, environment_of, registry_of
 
 JOB_KIND = "version_create"
@@ -89,6 +92,10 @@ def create_version(
         created_by_id=user.id,
     )
     version.labels = [VersionLabel(name=label) for label in data.get("labels") or []]
+    if project.kind == ProjectKind.HELM:
+        chart_registry = registry_of(data.get("chart_registry_id"))
+        version.chart_registry = chart_registry
+        version.chart_repository = chart_repository(chart_registry) if chart_registry else ""
     for item in planned:
         service = VersionService(
             service=item.service,
@@ -96,6 +103,7 @@ def create_version(
             order_group=item.service.order_group,
             yaml=item.yaml,
         )
+        attach_chart(service, item)
         version.services.append(service)
         for image in item.images:
             row = VersionImage(
@@ -131,7 +139,7 @@ def start_copy(version: Version, user: User | None) -> JobRun:
 
 
 def retry(version: Version, user: User) -> JobRun:
-    """From ``failed`` only: reset the failed images and copy just those again."""
+    """From ``failed`` only: reset the failed images and charts and redo just those."""
     if not version.can_become(VersionStatus.RETRYING):
         raise VersionRuleError(
             f"Only a failed version can be retried; this one is {version.status}."
@@ -142,6 +150,10 @@ def retry(version: Version, user: User) -> JobRun:
             image.status = ImageStatus.QUEUED
             image.error = None
             image.bytes_copied = 0
+    for service in version.charts:
+        if service.chart_status != ChartStatus.DONE:
+            service.chart_status = ChartStatus.QUEUED
+            service.chart_error = None
     record("retry", version)
     db.session.commit()
     return start_copy(version, user)
@@ -183,6 +195,16 @@ def requeue_lost_copy(run: JobRun, reason: str) -> None:
             "workers are healthy.",
         )
         db.session.commit()
+        return
+    # Several workers each run a reaper: only the one that detaches the lost run requeues.
+    claimed = db.session.execute(
+        update(Version)
+        .where(Version.id == version.id, Version.job_run_id == run.id)
+        .values(job_run_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        db.session.rollback()
         return
     new_run = start_copy(version, run.created_by)
     run.error = f"{reason} Requeued as job {new_run.id}."

@@ -13,7 +13,7 @@ from webapp.catalog.common import get_or_404
 from webapp.extensions import db, htmx
 from webapp.htmx_responses import fragment
 from webapp.models import Environment, Project, ProjectKind, Registry, VersionDraft
-from webapp.versions import bp, drafts, services
+from webapp.versions import bp, drafts, helm_wizard, services
 from webapp.versions.forms import (
     NAME_MESSAGE,
     TAG_MESSAGE,
@@ -36,9 +36,10 @@ NAME_TAKEN = "A version with this name exists in this project."
 
 
 def get_yaml_project(project_id: int) -> Project:
+    """The project a version is made for: K8s YAML or Helm."""
     project = get_or_404(Project, project_id, "project")
-    if project.kind != ProjectKind.K8S_YAML:
-        abort(400, f"This form creates versions of K8s YAML projects; {project.name} is not one.")
+    if project.kind not in (ProjectKind.K8S_YAML, ProjectKind.HELM):
+        abort(400, f"Versions cannot be made for {project.name}.")
     return project
 
 
@@ -144,6 +145,21 @@ def _services(project: Project, draft: VersionDraft):
         "environment_id": form.environment_id.data or None,
         "service_ids": list(form.service_ids.data or []),
     }
+    helm = helm_wizard.is_helm(project)
+    if helm:
+        changes.update(helm_wizard.posted_values(draft.data))
+    if helm and action == "values":
+        drafts.save(draft, changes, step=2)
+        return _render(2, project, draft.data, draft)
+    if helm and action in helm_wizard.GLOBAL_ACTIONS:
+        drafts.save(draft, changes, step=2)
+        error = helm_wizard.apply_or_reset(project, draft, action)
+        status = 422 if error else 200
+        if htmx.target == "helm-values":
+            context = helm_wizard.values_context(project, draft.data, error)
+            return fragment("partials/versions/helm_values.html", status, **context)
+        page, _ = _render(2, project, draft.data, draft, globals_error=error)
+        return page, status
     if action == "back":
         drafts.save(draft, changes, step=1)
         return redirect(_step_url(project, 1))
@@ -157,6 +173,11 @@ def _services(project: Project, draft: VersionDraft):
             )
         return _render(2, project, draft.data, draft)
     valid = form.validate()
+    if helm and valid:
+        problems = helm_wizard.values_problems({**draft.data, **changes}, project)
+        if problems:
+            form.service_ids.errors = ["Correct the values marked below."]
+            valid = False
     drafts.save(draft, changes, step=3 if valid else 2)
     if valid:
         return redirect(_step_url(project, 3))
@@ -170,6 +191,9 @@ def _images(project: Project, draft: VersionDraft):
     _registry_choices(form)
     action = form.action.data
     changes = {"registry_id": registry.id if registry else None}
+    helm = helm_wizard.is_helm(project)
+    if helm:
+        changes.update(helm_wizard.posted_charts(draft.data))
     if action == "registry":
         changes["images"] = _image_changes(form, project, draft.data, None, keep_repositories=False)
     else:
@@ -208,8 +232,12 @@ def _images(project: Project, draft: VersionDraft):
     check = _images_form(draft.data, project)
     check.registry_address = registry.address if registry else None
     check.token.data = draft.token
-    if not check.validate():
-        return _render(3, project, draft.data, draft, form=check)
+    charts = helm_wizard.charts_form(project, draft.data) if helm else None
+    valid = check.validate()
+    if charts is not None and not helm_wizard.check_charts(charts):
+        valid = False
+    if not valid:
+        return _render(3, project, draft.data, draft, form=check, charts_form=charts)
     return _create(project, draft)
 
 
@@ -323,15 +351,18 @@ def _images_form(data: dict, project: Project) -> ImagesForm:
     return form
 
 
-def _services_context(project: Project, data: dict) -> dict:
+def _services_context(project: Project, data: dict, globals_error: str | None = None) -> dict:
     form = ServicesForm(formdata=None, data=data)
     _service_choices(form, project, data.get("environment_id"))
-    return {
+    context = {
         "project": project,
         "services_form": form,
         "previews": _previews(project, data),
         "data": data,
     }
+    if helm_wizard.is_helm(project):
+        context.update(helm_wizard.values_context(project, data, globals_error))
+    return context
 
 
 def _previews(project: Project, data: dict) -> list:
@@ -347,7 +378,16 @@ def _images_context(project: Project, draft: VersionDraft, form: ImagesForm) -> 
     return {"project": project, "images_form": form, "planned": planned, "draft": draft}
 
 
-def _render(step: int, project: Project, data: dict, draft: VersionDraft | None, form=None):
+def _render(
+    step: int,
+    project: Project,
+    data: dict,
+    draft: VersionDraft | None,
+    form=None,
+    *,
+    globals_error: str | None = None,
+    charts_form=None,
+):
     """A step page; 422 when the submitted form has errors."""
     context = {"project": project, "step": step, "draft": draft, "data": data}
     if step == 1:
@@ -356,7 +396,7 @@ def _render(step: int, project: Project, data: dict, draft: VersionDraft | None,
         )
         context["form"] = form
     elif step == 2:
-        context.update(_services_context(project, data))
+        context.update(_services_context(project, data, globals_error))
         if form is not None:
             form.environment_id.choices = context["services_form"].environment_id.choices
             form.service_ids.choices = context["services_form"].service_ids.choices
@@ -367,7 +407,9 @@ def _render(step: int, project: Project, data: dict, draft: VersionDraft | None,
         if draft is not None:
             form.token.data = draft.token
         context.update(_images_context(project, draft, form))
-    status = 422 if form.errors else 200
+        if helm_wizard.is_helm(project):
+            context.update(helm_wizard.charts_context(project, data, charts_form))
+    status = 422 if form.errors or (charts_form is not None and charts_form.errors) else 200
     template = (
         "versions/new_basics.html",
         "versions/new_services.html",

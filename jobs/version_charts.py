@@ -1,0 +1,116 @@
+"""The Helm half of the version job: package each chart with its values and push it.
+
+Called by ``jobs.versions.create_version_images`` inside its app context; the
+chart repository's credentials are read from the catalog row here, never
+passed in job arguments.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEFAULT_MAX_CHART_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_VALUES_BYTES = 512 * 1024
+
+
+def build_charts(version: Any) -> list[Any]:
+    """Package and push every chart of ``version`` not yet done; return the failed services.
+
+    Each service's row is committed as it moves (packaging, done or failed), so
+    the progress panel shows it and a retry redoes only the failed ones.
+    """
+    from webapp.extensions import db
+    from webapp.models.versions import ChartStatus
+
+    todo = [s for s in version.charts if s.chart_status != ChartStatus.DONE]
+    if not todo:
+        return []
+    registry = version.chart_registry
+    for service in todo:
+        service.chart_status = ChartStatus.PACKAGING
+        service.chart_error = None
+        db.session.commit()
+        try:
+            if registry is None:
+                raise LookupError("the chart repository was deleted from the catalog")
+            _build_one(version, service, registry)
+        except Exception as exc:  # noqa: BLE001 - the message lands on the chart's row
+            db.session.rollback()
+            service.chart_status = ChartStatus.FAILED
+            service.chart_error = _message(exc)
+        else:
+            service.chart_status = ChartStatus.DONE
+        db.session.commit()
+    return [s for s in version.charts if s.chart_status != ChartStatus.DONE]
+
+
+def _build_one(version: Any, service: Any, registry: Any) -> None:
+    from flask import current_app
+
+    from jobs.chart_push import chart_versions, push_chart
+    from jobs.charts import next_chart_version, package_chart
+    from jobs.helm_values import parse_values
+
+    source = service.service
+    if source is None or not source.chart_archive:
+        raise LookupError(f"the catalog service {service.name} or its chart was deleted")
+    login = {
+        "username": registry.username or None,
+        "password": registry.password or None,
+        "plain_http": bool(registry.plain_http),
+    }
+    chart_version = service.chart_version
+    if not chart_version:
+        existing = chart_versions(version.chart_repository, service.chart_name, **login)
+        chart_version = next_chart_version(existing)
+    config = current_app.config
+    values = parse_values(
+        service.values_yaml or "",
+        config.get("MAX_YAML_BYTES", DEFAULT_MAX_VALUES_BYTES),
+    )
+    packaged = package_chart(
+        source.chart_archive,
+        values=values,
+        version=chart_version,
+        app_version=version.name,
+        max_bytes=config.get("MAX_CHART_BYTES", DEFAULT_MAX_CHART_BYTES),
+        work_dir=current_app.instance_path + "/charts-work",
+    )
+    service.chart_version = packaged.version
+    service.chart_name = packaged.name
+    service.chart_archive = packaged.archive
+    service.chart_digest = packaged.digest
+    service.chart_size = packaged.size
+    pushed = push_chart(
+        packaged,
+        version.chart_repository,
+        work_dir=current_app.instance_path + "/charts-work",
+        **login,
+    )
+    service.chart_reference = pushed.reference
+    service.chart_manifest_digest = pushed.digest
+
+
+def _message(exc: Exception) -> str:
+    from jobs.charts import ChartLintError
+
+    if isinstance(exc, ChartLintError):
+        return "Helm lint failed: " + "; ".join(exc.messages)
+    return str(exc) or exc.__class__.__name__
+
+
+def charts_summary(version: Any, failed: list[Any]) -> str:
+    """One line naming the failed charts and why, for the version's error."""
+    return f"{len(failed)} of {len(version.charts)} charts failed: " + "; ".join(
+        f"{s.name}: {s.chart_error or 'not pushed'}" for s in failed
+    )
+
+
+def fail_unfinished_charts(version: Any, message: str) -> None:
+    """Mark charts still queued or packaging as failed with ``message`` (no commit)."""
+    from webapp.models.versions import ChartStatus
+
+    for service in version.charts:
+        if service.chart_status in (ChartStatus.QUEUED, ChartStatus.PACKAGING):
+            service.chart_status = ChartStatus.FAILED
+            service.chart_error = message

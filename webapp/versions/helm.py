@@ -1,0 +1,154 @@
+"""What a Helm draft would create: per service its values, image paths, chart and images.
+
+Plugged into ``webapp.versions.plan``: a Helm service plans as a ``PlannedChart``,
+a ``PlannedService`` whose "YAML" is its values with the images rewritten.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask import current_app
+
+from jobs.helm_values import (
+    ImagePath,
+    ImagePathError,
+    ValuesError,
+    apply_global_variables,
+    detect_image_paths,
+    dump_values,
+    format_image_paths,
+    parse_image_paths,
+    parse_values,
+    read_images,
+    rewrite_images,
+    values_diff,
+)
+from webapp.models import EnvironmentService, Registry, Service
+from webapp.versions.plan import PlannedService
+
+CHART_REPOSITORY_PATH = "charts"  # charts go to <registry prefix>/charts/<chart name>
+
+
+@dataclass
+class PlannedChart(PlannedService):
+    """A Helm service: edited values, the environment's values, image paths, chart version."""
+
+    environment_values: str = ""
+    image_paths: list[ImagePath] = field(default_factory=list)
+    chart_name: str = ""
+    source_chart_version: str = ""
+    chart_version: str = ""  # empty: the job takes the suggestion
+    problem: str = ""
+
+    @property
+    def yaml(self) -> str:
+        """The edited values with every pushed image rewritten to its target."""
+        if self.problem:
+            return self.source_yaml
+        values = parse_values(self.source_yaml, _max_bytes())
+        targets = {i.container: i.target_ref for i in self.images if i.push}
+        return dump_values(rewrite_images(values, self.image_paths, targets))
+
+    @property
+    def diff(self) -> str:
+        """The edited values against the environment's, as a unified diff."""
+        return values_diff(self.environment_values, self.source_yaml)
+
+
+def _max_bytes() -> int:
+    return current_app.config["MAX_YAML_BYTES"]
+
+
+def service_image_paths(service: Service) -> list[ImagePath]:
+    """The service's image paths: as edited on the service, else detected in its default values."""
+    if service.image_paths and service.image_paths.strip():
+        return parse_image_paths(service.image_paths)
+    try:
+        return detect_image_paths(parse_values(service.default_values or "", _max_bytes()))
+    except ValuesError:
+        return []
+
+
+def default_image_paths_text(service: Service) -> str:
+    """What the service form shows when no image paths were saved yet."""
+    return format_image_paths(service_image_paths(service))
+
+
+def environment_values(deployed: EnvironmentService) -> str:
+    """What the environment runs: its recorded values, else the chart's default values."""
+    return deployed.values_yaml or deployed.service.default_values or ""
+
+
+def edited_values(data: dict, deployed: EnvironmentService) -> str:
+    """The draft's values of a service, the environment's until edited."""
+    edited = (data.get("values") or {}).get(str(deployed.service_id))
+    return environment_values(deployed) if edited is None else edited
+
+
+def plan_chart(deployed: EnvironmentService, data: dict) -> PlannedChart:
+    """A Helm service as the draft describes it; images filled by ``plan`` from ``.sources``."""
+    service = deployed.service
+    chart = PlannedChart(
+        service=service,
+        source_yaml=edited_values(data, deployed),
+        environment_values=environment_values(deployed),
+        chart_name=service.chart_name or service.name,
+        source_chart_version=deployed.chart_version or service.chart_version or "",
+        chart_version=(data.get("chart_versions") or {}).get(str(service.id)) or "",
+    )
+    return chart
+
+
+def chart_sources(chart: PlannedChart) -> dict[str, str]:
+    """``{image path label: image}`` of the chart's values; sets ``chart.problem`` on errors."""
+    try:
+        chart.image_paths = service_image_paths(chart.service)
+        values = parse_values(chart.source_yaml, _max_bytes())
+        return read_images(values, chart.image_paths, default_tag=chart.source_chart_version)
+    except (ValuesError, ImagePathError) as exc:
+        chart.problem = str(exc)
+        return {}
+
+
+def values_problem(text: str) -> str | None:
+    """Why a values text cannot be used, or None."""
+    try:
+        parse_values(text, _max_bytes())
+    except ValuesError as exc:
+        return str(exc)
+    return None
+
+
+def apply_globals(values: dict[str, str], globals_yaml: str) -> tuple[dict[str, str], dict]:
+    """Apply the global block to each service's values text: new texts and changed keys.
+
+    Raises ``ValuesError`` when the block or a service's values are unusable.
+    """
+    applied, changed = {}, {}
+    for key, text in values.items():
+        result = apply_global_variables(
+            parse_values(text, _max_bytes()), globals_yaml, max_bytes=_max_bytes()
+        )
+        applied[key] = dump_values(result.values) if result.changed else text
+        changed[key] = result.changed
+    return applied, changed
+
+
+def chart_repository(registry: Registry) -> str:
+    """Where a registry keeps charts: ``host[:port]/namespace/charts``."""
+    return f"{registry.prefix}/{CHART_REPOSITORY_PATH}"
+
+
+def attach_chart(row, item: PlannedService) -> None:
+    """Fill the chart columns of a new version's service row from a ``PlannedChart``."""
+    from webapp.models.versions import ChartStatus
+
+    if not isinstance(item, PlannedChart):
+        return
+    row.chart_name = item.chart_name
+    row.source_chart_version = item.source_chart_version or None
+    row.chart_version = item.chart_version or None
+    row.values_yaml = row.yaml
+    row.image_paths = format_image_paths(item.image_paths)
+    row.chart_status = ChartStatus.QUEUED

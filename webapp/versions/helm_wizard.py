@@ -1,0 +1,152 @@
+"""The Helm parts of the version form: values editors, global variables, charts.
+
+``webapp.versions.wizard`` calls these for Helm projects; the draft keeps
+``values`` (service id -> text), ``globals_yaml``, ``values_before_globals``
+(what Reset restores), ``chart_registry_id`` and ``chart_versions``.
+"""
+
+from __future__ import annotations
+
+from flask import request
+from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
+
+from jobs.charts import ChartError, check_chart_version
+from jobs.helm_values import ValuesError
+from webapp.extensions import db
+from webapp.models import Project, ProjectKind, Registry, VersionDraft
+from webapp.versions import drafts
+from webapp.versions.helm import PlannedChart, apply_globals, chart_repository
+from webapp.versions.helm_forms import HelmChartsForm, HelmValuesForm
+from webapp.versions.plan import plan, registry_of
+
+GLOBAL_ACTIONS = ("apply_globals", "reset_globals")
+
+
+def is_helm(project: Project) -> bool:
+    return project.kind == ProjectKind.HELM
+
+
+def planned_charts(data: dict, project: Project) -> list[PlannedChart]:
+    return [item for item in plan(data, project.id) if isinstance(item, PlannedChart)]
+
+
+def posted_values(data: dict) -> dict:
+    """The draft changes the step-2 post carries: edited values and the global block."""
+    form = HelmValuesForm(request.form)
+    values = dict(data.get("values") or {})
+    for row in form.values:
+        service_id = (row.form.service_id.data or "").strip()
+        if service_id.isdigit():
+            values[service_id] = (row.form.values.data or "").replace("\r\n", "\n")
+    changes: dict = {"values": values}
+    if form.globals_yaml.raw_data:
+        changes["globals_yaml"] = (form.globals_yaml.data or "").replace("\r\n", "\n")
+    return changes
+
+
+def apply_or_reset(project: Project, draft: VersionDraft, action: str) -> str | None:
+    """Apply the global block to the chosen services' values, or Reset; the error, if any."""
+    data = draft.data
+    values = dict(data.get("values") or {})
+    if action == "reset_globals":
+        values.update(data.get("values_before_globals") or {})
+        drafts.save(draft, {"values": values, "values_before_globals": None, "globals_changed": {}})
+        return None
+    current = {str(chart.service.id): chart.source_yaml for chart in planned_charts(data, project)}
+    try:
+        applied, changed = apply_globals(current, data.get("globals_yaml") or "")
+    except ValuesError as exc:
+        return str(exc)
+    # Reset goes back to before the first Apply, however many follow.
+    before = data.get("values_before_globals") or current
+    values.update(applied)
+    drafts.save(
+        draft, {"values": values, "values_before_globals": before, "globals_changed": changed}
+    )
+    return None
+
+
+def values_problems(data: dict, project: Project) -> dict[int, str]:
+    """Services whose values or image paths cannot be used, with why."""
+    return {c.service.id: c.problem for c in planned_charts(data, project) if c.problem}
+
+
+def values_context(project: Project, data: dict, globals_error: str | None = None) -> dict:
+    """What the values editors region renders."""
+    charts = planned_charts(data, project)
+    form = HelmValuesForm(
+        data={
+            "values": [
+                {"service_id": str(chart.service.id), "values": chart.source_yaml}
+                for chart in charts
+            ],
+            "globals_yaml": data.get("globals_yaml") or "",
+        }
+    )
+    if globals_error:
+        form.globals_yaml.errors = [globals_error]
+    return {
+        "project": project,
+        "helm_form": form,
+        "helm_charts": charts,
+        "globals_changed": data.get("globals_changed") or {},
+        "globals_applied": bool(data.get("values_before_globals")),
+    }
+
+
+def posted_charts(data: dict) -> dict:
+    """The draft changes the step-3 post carries: chart repository and chart versions."""
+    form = HelmChartsForm(request.form)
+    versions = dict(data.get("chart_versions") or {})
+    for row in form.charts:
+        service_id = (row.form.service_id.data or "").strip()
+        if service_id.isdigit():
+            versions[service_id] = (row.form.version.data or "").strip()
+    changes: dict = {"chart_versions": versions}
+    if form.chart_registry_id.raw_data:
+        registry = registry_of(form.chart_registry_id.data)
+        changes["chart_registry_id"] = registry.id if registry else None
+    return changes
+
+
+def charts_form(project: Project, data: dict) -> HelmChartsForm:
+    charts = planned_charts(data, project)
+    form = HelmChartsForm(
+        data={
+            "chart_registry_id": data.get("chart_registry_id") or 0,
+            "charts": [
+                {"service_id": str(chart.service.id), "version": chart.chart_version}
+                for chart in charts
+            ],
+        }
+    )
+    registries = db.session.scalars(select(Registry).order_by(Registry.name)).all()
+    form.chart_registry_id.choices = [SelectChoice(0, "— choose —")] + [
+        SelectChoice(r.id, f"{r.name} (oci://{chart_repository(r)})") for r in registries
+    ]
+    return form
+
+
+def check_charts(form: HelmChartsForm) -> bool:
+    """A chart repository is chosen and each chart version is empty or SemVer 2."""
+    ok = True
+    if not registry_of(form.chart_registry_id.data):
+        form.chart_registry_id.errors = ["Choose the chart repository."]
+        ok = False
+    for row in form.charts:
+        version = (row.form.version.data or "").strip()
+        if not version:
+            continue
+        try:
+            check_chart_version(version)
+        except ChartError as exc:
+            row.form.version.errors = [str(exc)]
+            ok = False
+    return ok
+
+
+def charts_context(project: Project, data: dict, form: HelmChartsForm | None = None) -> dict:
+    form = form or charts_form(project, data)
+    charts = {str(chart.service.id): chart for chart in planned_charts(data, project)}
+    return {"charts_form": form, "planned_charts": charts}
