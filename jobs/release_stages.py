@@ -25,7 +25,11 @@ def run_stage(release, stage):
 
     if stage.kind is StageKind.APPROVAL:
         return _wait_for_approval(release, stage)
+    resumed = stage.status is StageStatus.RUNNING
     stage.begin()
+    if resumed:  # the previous executor was lost mid-stage: run the whole stage again
+        stage.services.clear()
+        stage.append_log("Resumed: the previous run of this stage was lost; running it again.")
     db.session.commit()
     env = release.environment
     http_only = stage.kind is StageKind.TEST and (stage.settings or {}).get("mode") == "http"

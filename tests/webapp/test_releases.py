@@ -28,9 +28,11 @@ from webapp.models import (
     Project,
     ProjectKind,
     Release,
+    ReleaseService,
     ReleaseStatus,
     Role,
     Service,
+    ServiceStatus,
     StageKind,
     StageStatus,
     User,
@@ -619,6 +621,11 @@ def test_reaper_resumes_a_release_whose_executor_was_lost(app, client, auth, sho
     with app.app_context():
         release = db.session.get(Release, release_id)
         lost = release.job_run
+        # The executor had started the deploy when it was lost.
+        release.move_to(ReleaseStatus.RUNNING)
+        release.stages[0].begin()
+        release.stages[0].services.append(ReleaseService(name="cart", status=ServiceStatus.RUNNING))
+        db.session.commit()
         # Redis loses the job before a worker picks it up.
         Job.fetch(lost.rq_id, connection=Redis.from_url(app.config["REDIS_URL"])).delete()
         reap()
@@ -627,7 +634,10 @@ def test_reaper_resumes_a_release_whose_executor_was_lost(app, client, auth, sho
         resumed = db.session.get(Release, release_id).job_run_id
         assert resumed != lost.id
     run_queued_jobs(app)
-    assert release_row(app, release_id).status is ReleaseStatus.PASSED
+    release = release_row(app, release_id)
+    assert release.status is ReleaseStatus.PASSED
+    assert sorted(s.name for s in release.stages[0].services) == ["api", "cart", "web"]
+    assert "Resumed: the previous run of this stage was lost" in release.stages[0].log
     assert live_images(access, shop.namespace) == {n: images[(n, "2.0")] for n in SERVICES}
     with app.app_context():
         runs = db.session.scalars(select(JobRun).where(JobRun.kind == "release")).all()
