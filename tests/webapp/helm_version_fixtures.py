@@ -120,13 +120,15 @@ def step_url(cat: HelmCatalog, step: int) -> str:
 
 
 def values_rows(html: str) -> dict[str, str]:
-    """The values editors of step 2 as the page shows them: service id -> text."""
+    """The values editors of step 2 as a browser reads them (one leading newline dropped)."""
     import html as html_lib
 
     rows = {}
     for match in re.finditer(r'name="values-(\d+)-service_id" type="hidden" value="(\d+)"', html):
         index, service_id = match.groups()
-        found = re.search(rf'name="values-{index}-values"[^>]*>\n?(.*?)</textarea>', html, re.S)
+        found = re.search(
+            rf'name="values-{index}-values"[^>]*>(?:\r\n|\n)?(.*?)</textarea>', html, re.S
+        )
         rows[service_id] = html_lib.unescape(found.group(1)) if found else ""
     return rows
 

@@ -13,17 +13,20 @@ from sqlalchemy import select
 
 from jobs.chart_push import pull_chart, push_chart
 from jobs.charts import package_chart
+from sandbox.charts import build_chart_archive
 from tests.jobs.test_version_job import registry_digest
 from tests.webapp.helm_version_fixtures import (
+    chart_needing_db_host,
     make_helm_catalog,
     step_url,
     values_post,
     values_rows,
 )
 from tests.webapp.test_jobs import run_queued_jobs
-from tests.webapp.version_fixtures import text
+from tests.webapp.version_fixtures import images_post, text
 from webapp.extensions import db
 from webapp.models import ImageStatus, Service, Version, VersionStatus
+from webapp.models.versions import ChartStatus
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -151,8 +154,6 @@ def test_a_helm_version_made_through_the_form_packages_pushes_and_serves_its_cha
     )
     assert page.status_code == 200, text(page)
     assert f"oci://{app_address}/prod-helm/charts" in text(page)
-    from tests.webapp.version_fixtures import images_post
-
     post = images_post(
         text(page), "create", registry_id=cat.registry_id, chart_registry_id=cat.registry_id
     )
@@ -225,3 +226,165 @@ def test_a_helm_version_made_through_the_form_packages_pushes_and_serves_its_cha
         assert sorted(tar.getnames()) == ["api-2.0.0.tgz", "worker-1.10.1.tgz"]
         assert tar.extractfile("api-2.0.0.tgz").read() == archive
         assert tar.extractfile("worker-1.10.1.tgz").read() == worker
+
+
+def create_with_defaults(client, cat, name: str, chart_versions: dict[str, str] | None = None):
+    """Walk the three steps keeping the environment's values; return Create's response."""
+    html = to_step_2(client, cat, name)
+    response = client.post(step_url(cat, 2), data=step_2_data(cat, html, "next"))
+    assert response.status_code == 302, text(response)
+    page = client.post(
+        step_url(cat, 3),
+        data={
+            "registry_id": cat.registry_id,
+            "chart_registry_id": cat.registry_id,
+            "action": "registry",
+        },
+    )
+    post = images_post(
+        text(page), "create", registry_id=cat.registry_id, chart_registry_id=cat.registry_id
+    )
+    for index, (service, service_id) in enumerate(cat.service_ids.items()):
+        post[f"charts-{index}-service_id"] = str(service_id)
+        post[f"charts-{index}-version"] = (chart_versions or {}).get(service, "")
+    return client.post(step_url(cat, 3), data=post)
+
+
+def test_a_lint_failure_fails_one_chart_with_its_messages_and_retry_redoes_only_it(
+    app, tester, registry, second_registry
+):
+    source = f"{registry.address}/analytics/db-api"
+    cat = make_helm_catalog(
+        app,
+        registry.address,
+        second_registry.address,
+        {
+            "db-api": {"chart": chart_needing_db_host("db-api", "0.1.0", source, "1.0")},
+            "web": {},
+        },
+        namespace="prod-lint",
+    )
+    created = create_with_defaults(tester, cat, "lint-1")
+    assert created.status_code == 302, text(created)
+    run_queued_jobs(app)
+    with app.app_context():
+        version = db.session.scalars(select(Version)).one()
+        assert version.status == VersionStatus.FAILED
+        charts = {s.name: s for s in version.charts}
+        assert charts["db-api"].chart_status == ChartStatus.FAILED
+        assert "Helm lint failed" in charts["db-api"].chart_error
+        assert "db.host is required" in charts["db-api"].chart_error
+        assert charts["db-api"].chart_reference is None
+        assert charts["web"].chart_status == ChartStatus.DONE
+        assert "1 of 2 charts failed: db-api: Helm lint failed" in version.error
+        web_digest, web_manifest = charts["web"].chart_digest, charts["web"].chart_manifest_digest
+        copied = {i.id: i.ended_at for i in version.images}
+        assert all(i.status == ImageStatus.DONE for i in version.images)
+        version_id = version.id
+        # The chart is fixed in the catalog: the retry packages it again.
+        service = db.session.get(Service, cat.service_ids["db-api"])
+        service.chart_archive = build_chart_archive(
+            "db-api", "0.1.0", image_repository=source, image_tag="1.0"
+        )
+        db.session.commit()
+    page = text(tester.get(f"/versions/{version_id}"))
+    assert "db.host is required" in page and "Retry" in page
+
+    assert tester.post(f"/versions/{version_id}/retry").status_code == 302
+    run_queued_jobs(app)
+    with app.app_context():
+        version = db.session.get(Version, version_id)
+        assert version.status == VersionStatus.SUCCESS, version.error
+        charts = {s.name: s for s in version.charts}
+        assert charts["db-api"].chart_status == ChartStatus.DONE
+        assert charts["db-api"].chart_error is None
+        assert charts["db-api"].chart_reference.endswith("/prod-lint/charts/db-api:1.0.0")
+        # What succeeded the first time was left alone.
+        assert (charts["web"].chart_digest, charts["web"].chart_manifest_digest) == (
+            web_digest,
+            web_manifest,
+        )
+        assert {i.id: i.ended_at for i in version.images} == copied
+
+
+def test_global_variables_reset_restores_the_values_from_before_apply(tester, helm_cat):
+    cat = helm_cat
+    html = to_step_2(tester, cat, "globals-1")
+    before = values_rows(html)
+    api_id, worker_id = str(cat.service_ids["api"]), str(cat.service_ids["worker"])
+    hx = {"HX-Request": "true", "HX-Target": "helm-values"}
+    block = "logLevel: debug\nonlyHere: 1\n"
+    applied = tester.post(
+        step_url(cat, 2),
+        data=step_2_data(cat, html, "apply_globals", globals_yaml=block),
+        headers=hx,
+    )
+    assert applied.status_code == 200
+    after = values_rows(text(applied))
+    assert "logLevel: debug" in after[api_id] and "logLevel: debug" in after[worker_id]
+    assert "onlyHere" not in after[api_id] + after[worker_id]
+    # A second Apply changes nothing more; Reset still goes back to before the first.
+    again = tester.post(
+        step_url(cat, 2),
+        data=step_2_data(cat, text(applied), "apply_globals", globals_yaml="logLevel: warn\n"),
+        headers=hx,
+    )
+    assert "logLevel: warn" in values_rows(text(again))[api_id]
+    reset = tester.post(
+        step_url(cat, 2), data=step_2_data(cat, text(again), "reset_globals"), headers=hx
+    )
+    assert reset.status_code == 200
+    assert values_rows(text(reset)) == before
+    assert "Vary" in reset.headers and "HX-Request" in reset.headers["Vary"]
+
+
+@pytest.mark.parametrize(
+    "globals_yaml,message",
+    [("- a\n- b\n", "must be a YAML mapping"), ("a: [1,\n", "not valid YAML")],
+)
+def test_unusable_global_variables_are_refused(tester, helm_cat, globals_yaml, message):
+    html = to_step_2(tester, helm_cat, "globals-bad")
+    response = tester.post(
+        step_url(helm_cat, 2),
+        data=step_2_data(helm_cat, html, "apply_globals", globals_yaml=globals_yaml),
+        headers={"HX-Request": "true", "HX-Target": "helm-values"},
+    )
+    assert response.status_code == 422
+    assert message in text(response)
+    assert values_rows(text(response)) == values_rows(html)
+
+
+@pytest.mark.parametrize(
+    "values,message",
+    [
+        ("- just\n- a list\n", "must be a YAML mapping"),
+        ("image: [unclosed\n", "not valid YAML"),
+        ("x: 1\nx: 2\n", "appears twice"),
+        ("big: '" + "x" * (600 * 1024) + "'\n", "larger than"),
+        ("replicaCount: 1\n", "The values have no key &#39;image&#39;."),  # image path gone
+    ],
+)
+def test_unusable_values_keep_the_form_on_step_2(tester, helm_cat, values, message):
+    html = to_step_2(tester, helm_cat, "values-bad")
+    data = step_2_data(helm_cat, html, "next")
+    data["values-0-values"] = values
+    response = tester.post(step_url(helm_cat, 2), data=data)
+    assert response.status_code == 422
+    assert message in text(response)
+
+
+def test_chart_repository_and_chart_versions_are_checked(tester, helm_cat):
+    cat = helm_cat
+    html = to_step_2(tester, cat, "charts-bad")
+    assert tester.post(step_url(cat, 2), data=step_2_data(cat, html, "next")).status_code == 302
+    page = tester.post(
+        step_url(cat, 3), data={"registry_id": cat.registry_id, "action": "registry"}
+    )
+    post = images_post(text(page), "create", registry_id=cat.registry_id, chart_registry_id=0)
+    post.update({"charts-0-service_id": str(cat.service_ids["api"]), "charts-0-version": "1.2"})
+    response = tester.post(step_url(cat, 3), data=post)
+    assert response.status_code == 422
+    assert "Choose the chart repository." in text(response)
+    assert "is not a SemVer 2 version" in text(response)
+    with tester.application.app_context():
+        assert db.session.scalars(select(Version)).all() == []
