@@ -140,3 +140,30 @@ def values_post(html: str, action: str, **extra) -> dict:
         data[f"values-{index}-service_id"] = service_id
         data[f"values-{index}-values"] = text
     return data
+
+
+def to_step_2(client, cat, name: str) -> str:
+    """Step 1 with ``name``, then step 2 showing every service's values editor."""
+    response = client.post(step_url(cat, 1), data={"name": name, "action": "next"})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    page = client.post(
+        step_url(cat, 2),
+        data={
+            "environment_id": cat.environment_id,
+            "service_ids": list(cat.service_ids.values()),
+            "action": "environment",
+        },
+    )
+    assert page.status_code == 200, page.get_data(as_text=True)
+    return page.get_data(as_text=True)
+
+
+def step_2_data(cat, html: str, action: str, **extra) -> dict:
+    """Step 2 as posted: the environment, every service, and the editors' values."""
+    return values_post(
+        html,
+        action,
+        environment_id=cat.environment_id,
+        service_ids=list(cat.service_ids.values()),
+        **extra,
+    )

@@ -18,8 +18,9 @@ from tests.jobs.test_version_job import registry_digest
 from tests.webapp.helm_version_fixtures import (
     chart_needing_db_host,
     make_helm_catalog,
+    step_2_data,
     step_url,
-    values_post,
+    to_step_2,
     values_rows,
 )
 from tests.webapp.test_jobs import run_queued_jobs
@@ -61,31 +62,6 @@ def seed_chart_versions(app, address: str, name: str, versions: list[str], chart
                 app_version="old",
             )
             push_chart(packaged, f"{address}/prod-helm/charts", plain_http=True)
-
-
-def to_step_2(client, cat, name: str):
-    response = client.post(step_url(cat, 1), data={"name": name, "action": "next"})
-    assert response.status_code == 302, text(response)
-    page = client.post(
-        step_url(cat, 2),
-        data={
-            "environment_id": cat.environment_id,
-            "service_ids": list(cat.service_ids.values()),
-            "action": "environment",
-        },
-    )
-    assert page.status_code == 200, text(page)
-    return text(page)
-
-
-def step_2_data(cat, html: str, action: str, **extra) -> dict:
-    return values_post(
-        html,
-        action,
-        environment_id=cat.environment_id,
-        service_ids=list(cat.service_ids.values()),
-        **extra,
-    )
 
 
 @pytest.fixture

@@ -1,0 +1,64 @@
+"""Helm image paths: detected by default, edited on the service form, used by versions."""
+
+from __future__ import annotations
+
+import html
+
+import pytest
+import yaml
+
+from tests.webapp.helm_version_fixtures import make_helm_catalog, step_2_data, step_url, to_step_2
+from tests.webapp.version_fixtures import image_rows, text
+from webapp.extensions import db
+from webapp.models import EnvironmentService, Service
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def cat(app, registry, second_registry):
+    return make_helm_catalog(
+        app, registry.address, second_registry.address, {"api": {}}, namespace="prod-paths"
+    )
+
+
+def test_the_edit_form_shows_the_detected_paths_and_refuses_bad_ones(app, client, auth, cat):
+    auth.login("admin")
+    service_id = cat.service_ids["api"]
+    page = text(client.get(f"/catalog/services/{service_id}/edit"))
+    assert "image.repository+image.tag" in page
+    response = client.post(
+        f"/catalog/services/{service_id}/edit",
+        data={"name": "api", "order_group": 1, "image_paths": "image..repository"},
+    )
+    assert response.status_code == 422
+    assert "not a usable values key path" in html.unescape(text(response))
+    with app.app_context():
+        assert db.session.get(Service, service_id).image_paths is None
+
+
+def test_edited_paths_decide_which_images_a_version_copies(app, client, auth, cat, registry):
+    service_id = cat.service_ids["api"]
+    with app.app_context():
+        deployed = db.session.query(EnvironmentService).one()
+        values = yaml.safe_load(deployed.values_yaml)
+        values["sidecar"] = {"image": f"{registry.address}/analytics/api:1.0"}
+        deployed.values_yaml = yaml.safe_dump(values, sort_keys=False)
+        db.session.commit()
+    auth.login("admin")
+    response = client.post(
+        f"/catalog/services/{service_id}/edit",
+        data={"name": "api", "order_group": 1, "image_paths": "sidecar.image\n"},
+    )
+    assert response.status_code == 302, text(response)
+    with app.app_context():
+        assert db.session.get(Service, service_id).image_paths == "sidecar.image"
+
+    html_page = to_step_2(client, cat, "paths-1")
+    assert (
+        client.post(step_url(cat, 2), data=step_2_data(cat, html_page, "next")).status_code == 302
+    )
+    page = client.post(
+        step_url(cat, 3), data={"registry_id": cat.registry_id, "action": "registry"}
+    )
+    assert list(image_rows(text(page))) == [f"{service_id}/sidecar.image"]
