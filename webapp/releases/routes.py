@@ -64,10 +64,8 @@ def _list_query():
 
 
 def _timeline_context(release: Release) -> dict:
-    behind = None
-    if release.status.value == "queued":
-        holder = services.lock_holders([release.environment_id]).get(release.environment_id)
-        behind = holder if holder != release.id else None
+    holder = services.lock_holders([release.environment_id]).get(release.environment_id)
+    behind = holder if release.status.value == "queued" and holder != release.id else None
     approver_ids = {
         user_id for stage in release.stages for user_id in stage.settings.get("approver_ids") or []
     }
@@ -82,7 +80,7 @@ def _timeline_context(release: Release) -> dict:
         "release": release,
         "behind": behind,
         "usernames": usernames,
-        "stamp": services.timeline_stamp(release.id),
+        "stamp": services.stamp_of(release, holder),
         "can_act": current_user.has_role(Role.RELEASE_ENGINEER),
         "can_retry": release.can_become(ReleaseStatus.QUEUED),
         "rollback_target": services.rollback_target(release) if release.status.finished else None,

@@ -452,5 +452,24 @@ def timeline_stamp(release_id: int) -> str:
     ).one_or_none()
     if row is None:
         return ""
-    text = "|".join(str(value) for value in row)
+    return _digest(row)
+
+
+def stamp_of(release: Release, lock_holder: int | None) -> str:
+    """:func:`timeline_stamp` of a release whose stages, services and decisions are loaded."""
+    stages = release.stages
+    services = [row for stage in stages for row in stage.services]
+    return _digest(
+        (
+            release.updated_at,
+            max((stage.updated_at for stage in stages), default=None),
+            max((row.updated_at for row in services), default=None),
+            sum(len(stage.decisions) for stage in stages),
+            lock_holder,
+        )
+    )
+
+
+def _digest(values) -> str:
+    text = "|".join(str(value) for value in values)
     return hashlib.blake2s(text.encode(), digest_size=8).hexdigest()
