@@ -7,10 +7,15 @@ passed in job arguments.
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+from jobs.runtime import job_run
 
 DEFAULT_MAX_CHART_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_VALUES_BYTES = 512 * 1024
+NO_VERSION = "(none)"
+_NEWEST_RE = re.compile(r"([A-Za-z0-9._-]+)=([0-9A-Za-z.+_-]+|\(none\))")
 
 
 def build_charts(version: Any) -> list[Any]:
@@ -114,3 +119,40 @@ def fail_unfinished_charts(version: Any, message: str) -> None:
         if service.chart_status in (ChartStatus.QUEUED, ChartStatus.PACKAGING):
             service.chart_status = ChartStatus.FAILED
             service.chart_error = message
+
+
+@job_run
+def look_up_chart_versions(
+    job_run_id: int, registry_id: int, repository: str, chart_names: list[str]
+) -> str:
+    """The newest version of each chart in the repository, as ``name=version`` pairs.
+
+    The form shows them as "last version" with the suggested next one;
+    ``newest_versions`` reads the result back.
+    """
+    from jobs.chart_push import chart_versions
+    from webapp.extensions import db
+    from webapp.models import Registry
+
+    registry = db.session.get(Registry, registry_id)
+    if registry is None:
+        raise LookupError("the chart repository was deleted from the catalog")
+    pairs = []
+    for name in chart_names:
+        versions = chart_versions(
+            repository,
+            name,
+            username=registry.username or None,
+            password=registry.password or None,
+            plain_http=bool(registry.plain_http),
+        )
+        pairs.append(f"{name}={versions[0] if versions else NO_VERSION}")
+    return f"Newest in oci://{repository}: " + ", ".join(pairs)
+
+
+def newest_versions(result: str | None) -> dict[str, str | None]:
+    """Read ``look_up_chart_versions``'s result: chart name -> newest version (None if new)."""
+    return {
+        name: None if version == NO_VERSION else version
+        for name, version in _NEWEST_RE.findall((result or "").partition(": ")[2])
+    }

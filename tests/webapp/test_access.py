@@ -87,6 +87,7 @@ MATRIX = [
     # Helm chart downloads of a version (pages tested in test_versions_helm*).
     ("GET", "/versions/{project_id}/charts/{service_id}.tgz", ALL, 404),
     ("GET", "/versions/{project_id}/charts.tar", ALL, 404),
+    ("GET", "/versions/projects/{project_id}/new/chart-versions", {"admin", "tester"}, 286),
 ]
 PUBLIC = {"/auth/login", "/healthz", "/static/<path:filename>"}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import tarfile
 
 import pytest
@@ -130,6 +131,13 @@ def test_a_helm_version_made_through_the_form_packages_pushes_and_serves_its_cha
     )
     assert page.status_code == 200, text(page)
     assert f"oci://{app_address}/prod-helm/charts" in text(page)
+    assert "Looking up the charts" in text(page)
+    run_queued_jobs(app)
+    lookup = tester.get(f"/versions/projects/{cat.project_id}/new/chart-versions")
+    assert lookup.status_code == 286
+    rows = dict(re.findall(r'<tr data-chart="(\w+)">(.*?)</tr>', text(lookup)))
+    assert rows["worker"] == "<td>worker</td><td>1.10.0</td><td><code>1.10.1</code></td>"
+    assert rows["api"] == "<td>api</td><td>none: a new chart</td><td><code>1.0.0</code></td>"
     post = images_post(
         text(page), "create", registry_id=cat.registry_id, chart_registry_id=cat.registry_id
     )

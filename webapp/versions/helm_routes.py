@@ -1,4 +1,4 @@
-"""Helm chart downloads of a version: one chart (.tgz) or all of them in one tar."""
+"""Helm routes: a version's chart downloads (one .tgz, or all in a tar); the form's lookup."""
 
 from __future__ import annotations
 
@@ -8,13 +8,18 @@ import time
 from collections.abc import Iterator
 
 from flask import Response, abort, stream_with_context
+from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import load_only
 
+from webapp.auth.access import roles_required
+from webapp.catalog.common import get_or_404
 from webapp.extensions import db
-from webapp.models import VersionService
+from webapp.htmx_responses import fragment
+from webapp.jobruns.routes import STOP_POLLING
+from webapp.models import Project, VersionService
 from webapp.models.versions import ChartStatus
-from webapp.versions import bp
+from webapp.versions import bp, drafts, helm_wizard, services
 from webapp.versions.routes import get_version
 
 
@@ -98,3 +103,15 @@ def _tar_of_charts(ids: list[int]) -> Iterator[bytes]:
             db.session.expire(service)  # drop the archive bytes before the next one
             yield out.take()
     yield out.take()
+
+
+@bp.route("/projects/<int:project_id>/new/chart-versions")
+@roles_required(*services.EDITOR_ROLES)
+def chart_lookup(project_id: int):
+    """The charts' last versions in the chosen repository; 286 once the lookup ended."""
+    project = get_or_404(Project, project_id, "project")
+    draft = drafts.active_draft(current_user.id, project.id)
+    context = helm_wizard.lookup_context(project, draft.data if draft else {})
+    run = context["lookup_run"]
+    code = 200 if run is not None and not run.status.finished else STOP_POLLING
+    return fragment("partials/versions/helm_chart_lookup.html", code, project=project, **context)

@@ -8,19 +8,23 @@
 from __future__ import annotations
 
 from flask import request
+from flask_login import current_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
-from jobs.charts import ChartError, check_chart_version
+from jobs.charts import ChartError, check_chart_version, next_chart_version
 from jobs.helm_values import ValuesError
+from jobs.version_charts import look_up_chart_versions, newest_versions
 from webapp.extensions import db
-from webapp.models import Project, ProjectKind, Registry, VersionDraft
+from webapp.jobruns.queue import enqueue
+from webapp.models import JobRun, JobStatus, Project, ProjectKind, Registry, VersionDraft
 from webapp.versions import drafts
 from webapp.versions.helm import PlannedChart, apply_globals, chart_repository
 from webapp.versions.helm_forms import HelmChartsForm, HelmValuesForm
 from webapp.versions.plan import plan, registry_of
 
 GLOBAL_ACTIONS = ("apply_globals", "reset_globals")
+LOOKUP_KIND = "chart_versions_lookup"
 
 
 def is_helm(project: Project) -> bool:
@@ -146,7 +150,55 @@ def check_charts(form: HelmChartsForm) -> bool:
     return ok
 
 
-def charts_context(project: Project, data: dict, form: HelmChartsForm | None = None) -> dict:
+def charts_context(
+    project: Project,
+    data: dict,
+    form: HelmChartsForm | None = None,
+    draft: VersionDraft | None = None,
+) -> dict:
     form = form or charts_form(project, data)
     charts = {str(chart.service.id): chart for chart in planned_charts(data, project)}
-    return {"charts_form": form, "planned_charts": charts}
+    if draft is not None:
+        look_up_versions(project, draft)
+        data = draft.data
+    return {"charts_form": form, "planned_charts": charts, **lookup_context(project, data)}
+
+
+def look_up_versions(project: Project, draft: VersionDraft) -> None:
+    """Enqueue a lookup of the charts' newest versions unless one ran for this repository."""
+    data = draft.data
+    registry = registry_of(data.get("chart_registry_id"))
+    if registry is None:
+        return
+    names = sorted({chart.chart_name for chart in planned_charts(data, project)})
+    lookup = data.get("chart_lookup") or {}
+    if not names or (lookup.get("registry_id"), lookup.get("charts")) == (registry.id, names):
+        return
+    repository = chart_repository(registry)
+    run = enqueue(
+        look_up_chart_versions,
+        registry.id,
+        repository,
+        names,
+        kind=LOOKUP_KIND,
+        title=f"Look up chart versions in oci://{repository}",
+        target=draft,
+        user=current_user,
+    )
+    drafts.save(
+        draft, {"chart_lookup": {"registry_id": registry.id, "charts": names, "run_id": run.id}}
+    )
+
+
+def lookup_context(project: Project, data: dict) -> dict:
+    """The lookup's run and, per chart, the newest version in the repository and the suggestion."""
+    lookup = data.get("chart_lookup") or {}
+    run = db.session.get(JobRun, lookup["run_id"]) if lookup.get("run_id") else None
+    if run is None or lookup.get("registry_id") != data.get("chart_registry_id"):
+        return {"lookup_run": None, "chart_newest": {}}
+    newest = newest_versions(run.result) if run.status == JobStatus.SUCCEEDED else {}
+    rows = {
+        name: (version, next_chart_version([version] if version else []))
+        for name, version in newest.items()
+    }
+    return {"lookup_run": run, "chart_newest": rows}

@@ -218,6 +218,12 @@ def _images(project: Project, draft: VersionDraft):
     if action == "back":
         drafts.save(draft, changes, step=2)
         return redirect(_step_url(project, 2))
+    if helm and action == "chart_registry":
+        drafts.save(draft, changes, step=3)
+        if htmx.target == "helm-charts":
+            context = helm_wizard.charts_context(project, draft.data, draft=draft)
+            return fragment("partials/versions/helm_charts.html", project=project, **context)
+        return _render(3, project, draft.data, draft)
     if action in ("registry", "apply_tags"):
         drafts.save(draft, changes, step=3)
         if htmx.target == "draft-images":
@@ -408,7 +414,7 @@ def _render(
             form.token.data = draft.token
         context.update(_images_context(project, draft, form))
         if helm_wizard.is_helm(project):
-            context.update(helm_wizard.charts_context(project, data, charts_form))
+            context.update(helm_wizard.charts_context(project, data, charts_form, draft))
     status = 422 if form.errors or (charts_form is not None and charts_form.errors) else 200
     template = (
         "versions/new_basics.html",
