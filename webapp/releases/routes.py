@@ -25,7 +25,7 @@ from webapp.models import (
     Workflow,
 )
 from webapp.pagination import paginate
-from webapp.releases import bp, services
+from webapp.releases import bp, queries, services
 from webapp.releases.forms import DecisionForm, StartReleaseForm
 
 HISTORY_SIZE = 10
@@ -80,7 +80,7 @@ def _timeline_context(release: Release) -> dict:
         "release": release,
         "behind": behind,
         "usernames": usernames,
-        "stamp": services.stamp_of(release, holder),
+        "stamp": queries.stamp_of(release, holder),
         "can_act": current_user.has_role(Role.RELEASE_ENGINEER),
         "can_retry": release.can_become(ReleaseStatus.QUEUED),
         "rollback_target": services.rollback_target(release) if release.status.finished else None,
@@ -92,7 +92,7 @@ def navigation_counts() -> dict:
     def awaiting_approval_count() -> int:
         if not current_user.is_authenticated:
             return 0
-        return len(services.awaiting(current_user))
+        return len(queries.awaiting(current_user))
 
     return {"awaiting_approval_count": awaiting_approval_count}
 
@@ -118,7 +118,7 @@ def rows():
 @bp.route("/awaiting")
 def awaiting():
     """Releases waiting for an approval the signed-in user may give."""
-    return render_template("releases/awaiting.html", releases=services.awaiting(current_user))
+    return render_template("releases/awaiting.html", releases=queries.awaiting(current_user))
 
 
 @bp.route("/new/<int:workflow_id>", methods=["GET", "POST"])
@@ -175,7 +175,7 @@ def timeline(release_id: int):
     answer is an empty 204 (htmx keeps the timeline and polls on).
     """
     seen = request.args.get("seen")
-    if seen and seen == services.timeline_stamp(release_id):
+    if seen and seen == queries.timeline_stamp(release_id):
         response = make_response("", 204)
         response.headers["Vary"] = "HX-Request"
         return response
@@ -202,7 +202,7 @@ def environment_context(env: Environment) -> dict:
     ).all()
     return {
         "environment": env,
-        "deployed": services.deployed_versions(env.id),
+        "deployed": queries.deployed_versions(env.id),
         "history": history,
         "behind": services.lock_holders([env.id]),
     }
