@@ -372,3 +372,19 @@ def test_chart_repository_and_chart_versions_are_checked(tester, helm_cat):
     assert "is not a SemVer 2 version" in text(response)
     with tester.application.app_context():
         assert db.session.scalars(select(Version)).all() == []
+
+
+def test_a_bad_target_typed_in_step_3_does_not_break_step_2(tester, helm_cat):
+    cat = helm_cat
+    html = to_step_2(tester, cat, "bad-target")
+    assert tester.post(step_url(cat, 2), data=step_2_data(cat, html, "next")).status_code == 302
+    fields = {"registry_id": cat.registry_id, "chart_registry_id": cat.registry_id}
+    page = tester.post(step_url(cat, 3), data={**fields, "action": "registry"})
+    post = images_post(text(page), "create", **fields)
+    post["images-0-repository"] = "Not A Repository"
+    refused = tester.post(step_url(cat, 3), data=post)
+    assert refused.status_code == 422
+    assert "Write host[:port]/path in lower case" in text(refused)
+    back = tester.get(step_url(cat, 2))
+    assert back.status_code == 200
+    assert "values.yaml of api" in text(back)

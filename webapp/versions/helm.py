@@ -48,7 +48,11 @@ class PlannedChart(PlannedService):
             return self.source_yaml
         values = parse_values(self.source_yaml, _max_bytes())
         targets = {i.container: i.target_ref for i in self.images if i.push}
-        return dump_values(rewrite_images(values, self.image_paths, targets))
+        try:
+            return dump_values(rewrite_images(values, self.image_paths, targets))
+        except (ImagePathError, ValueError):
+            # A target still being typed in step 3; Create checks every target first.
+            return self.source_yaml
 
     @property
     def diff(self) -> str:
