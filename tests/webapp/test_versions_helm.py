@@ -272,7 +272,8 @@ def test_a_lint_failure_fails_one_chart_with_its_messages_and_retry_redoes_only_
         )
         db.session.commit()
     page = text(tester.get(f"/versions/{version_id}"))
-    assert "db.host is required" in page and "Retry" in page
+    assert "db.host is required" in page and "Retry failed charts and images" in page
+    assert "db-api: values.yaml" in page
 
     assert tester.post(f"/versions/{version_id}/retry").status_code == 302
     run_queued_jobs(app)
