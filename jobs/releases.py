@@ -7,6 +7,7 @@ Cancel is honoured between stages and between startup order groups.
 
 from __future__ import annotations
 
+from jobs.release_stages import run_stage
 from jobs.runtime import job_run
 
 
@@ -39,7 +40,6 @@ def run_release(job_run_id: int, release_id: int) -> str:
 
 
 def _run_stages(release) -> str:
-    from jobs.release_stages import run_stage
     from webapp.extensions import db
     from webapp.models import ReleaseStatus, StageStatus
     from webapp.releases.services import finish
