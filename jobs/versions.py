@@ -52,6 +52,7 @@ def create_version_images(job_run_id: int, version_id: int) -> str:
         raise LookupError(f"version {version_id} does not exist")
     if version.status not in (VersionStatus.CREATING, VersionStatus.RETRYING):
         return f"Version {version.name} is already {version.status}; nothing to do."
+    version.job_run_id = job_run_id  # a requeued run takes over; saved with the first progress
     try:
         failed_charts = build_charts(version)
         todo = [i for i in version.images if i.push and i.status != ImageStatus.DONE]

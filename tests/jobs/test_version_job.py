@@ -275,9 +275,17 @@ def test_a_worker_killed_mid_copy_is_replaced_and_the_version_succeeds(
         with app.app_context():
             lost = db.session.get(JobRun, run.id)
             assert lost.status == JobStatus.FAILED
-            assert "Requeued as job" in lost.error
-            current = db.session.get(JobRun, _version(app).job_run_id)
-            assert current.id != run.id and current.status == JobStatus.SUCCEEDED
+            assert "Requeued as a new job." in lost.error
+            current_id = _version(app).job_run_id
+            assert current_id != run.id
+        # The run is marked succeeded just after the version: wait for that commit too.
+        current = _wait(
+            app,
+            lambda: (r := db.session.get(JobRun, current_id)).status.finished and r,
+            30,
+            "the new run to end",
+        )
+        assert current.status == JobStatus.SUCCEEDED
         for name, digest in sources.items():
             assert registry_digest(second_registry.address, f"kill{tag}/{name}", "v1")[0] == digest
     finally:

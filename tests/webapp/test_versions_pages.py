@@ -208,10 +208,12 @@ def test_the_reaper_requeues_a_lost_copy_and_gives_up_after_three(app, cat):
         reaped = reap()
         assert [r.id for r in reaped] == [first.id]
         db.session.refresh(version)
-        assert version.job_run_id != first.id
         assert version.status == VersionStatus.CREATING
-        assert "Requeued as job" in db.session.get(JobRun, first.id).error
-        assert db.session.get(JobRun, version.job_run_id).status == JobStatus.QUEUED
+        assert "Requeued as a new job." in db.session.get(JobRun, first.id).error
+        newest = db.session.scalars(select(JobRun).order_by(JobRun.id.desc())).first()
+        assert newest.id != first.id and newest.target_id == version.id
+        assert newest.status == JobStatus.QUEUED
+        assert reap() == []  # the new run is in Redis: nothing more to do
         for _ in range(3):
             Redis.from_url(app.config["REDIS_URL"]).flushdb()
             reap()

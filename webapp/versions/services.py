@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 # Imported here, not in the job's call, so a worker's forked work-horse finds it loaded.
 from jobs.versions import create_version_images
@@ -36,6 +36,7 @@ from webapp.versions.plan import PlannedService, environment_of, registry_of
 JOB_KIND = "version_create"
 EDITOR_ROLES = (Role.TEST_ENGINEER,)  # admins always pass
 MAX_REQUEUES = 3
+REQUEUED = "Requeued as a new job."
 
 # Other areas (release workflows) register a function naming what uses a version.
 UsageCheck = Callable[[Version], list[str]]
@@ -122,8 +123,17 @@ def create_version(
 
 
 def start_copy(version: Version, user: User | None) -> JobRun:
-    """Enqueue the copy job; a version with nothing to push ends ``success`` at once."""
-    run = enqueue(
+    """Enqueue the copy job and point the version at its run (from a web request)."""
+    run = _enqueue_copy(version, user)
+    version.job_run_id = run.id
+    if run.status == JobStatus.FAILED:
+        version.move_to(VersionStatus.FAILED, run.error)
+    db.session.commit()
+    return run
+
+
+def _enqueue_copy(version: Version, user: User | None) -> JobRun:
+    return enqueue(
         create_version_images,
         version.id,
         kind=JOB_KIND,
@@ -131,11 +141,6 @@ def start_copy(version: Version, user: User | None) -> JobRun:
         target=version,
         user=user,
     )
-    version.job_run_id = run.id
-    if run.status == JobStatus.FAILED:
-        version.move_to(VersionStatus.FAILED, run.error)
-    db.session.commit()
-    return run
 
 
 def retry(version: Version, user: User) -> JobRun:
@@ -177,15 +182,32 @@ def delete(version: Version) -> None:
 
 @register_recovery(JOB_KIND)
 def requeue_lost_copy(run: JobRun, reason: str) -> None:
-    """The reaper found the copy job lost: start it again; images already done are skipped."""
-    version = db.session.scalar(select(Version).where(Version.job_run_id == run.id))
+    """The reaper found the copy job lost: start it again; images already done are skipped.
+
+    This runs in a worker's reaper thread, and the worker forks the new job's process
+    as soon as the job reaches Redis. A SQLite lock this thread held at that moment
+    would stay in the new process as a lock nobody releases ("database is locked").
+    So every write happens before the job is queued: ``enqueue`` commits the claim
+    below together with the new run's row, then pushes the job; the job itself then
+    points the version at its run.
+    """
+    if run.target_type != "version" or run.target_id is None:
+        return
+    version = db.session.get(Version, run.target_id)
     if version is None or version.status.finished or version.deleted_at is not None:
+        return
+    newer = db.session.scalar(
+        select(JobRun.id)
+        .where(JobRun.kind == JOB_KIND, JobRun.target_id == version.id, JobRun.id > run.id)
+        .limit(1)
+    )
+    if newer is not None:  # an older run; the version's copy goes on in a newer one
         return
     lost_before = db.session.scalar(
         select(func.count(JobRun.id)).where(
             JobRun.kind == JOB_KIND,
             JobRun.target_id == version.id,
-            JobRun.error.like("%Requeued as job%"),
+            JobRun.error.like(f"%{REQUEUED}%"),
         )
     )
     if lost_before >= MAX_REQUEUES:
@@ -196,19 +218,23 @@ def requeue_lost_copy(run: JobRun, reason: str) -> None:
         )
         db.session.commit()
         return
-    # Several workers each run a reaper: only the one that detaches the lost run requeues.
+    # Several workers each run a reaper: only the one that marks the lost run requeues.
     claimed = db.session.execute(
-        update(Version)
-        .where(Version.id == version.id, Version.job_run_id == run.id)
-        .values(job_run_id=None)
+        update(JobRun)
+        .where(
+            JobRun.id == run.id,
+            or_(JobRun.error.is_(None), ~JobRun.error.like(f"%{REQUEUED}%")),
+        )
+        .values(error=f"{reason} {REQUEUED}")
         .execution_options(synchronize_session=False)
     )
     if claimed.rowcount != 1:
         db.session.rollback()
         return
-    new_run = start_copy(version, run.created_by)
-    run.error = f"{reason} Requeued as job {new_run.id}."
+    new_run = _enqueue_copy(version, run.created_by)
     current_app.logger.info(
         "version %s: lost job %s requeued as %s", version.id, run.id, new_run.id
     )
-    db.session.commit()
+    if new_run.status == JobStatus.FAILED:  # Redis refused: no job was queued
+        version.move_to(VersionStatus.FAILED, new_run.error)
+        db.session.commit()
