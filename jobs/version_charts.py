@@ -8,6 +8,7 @@ passed in job arguments.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from jobs.runtime import job_run
@@ -52,7 +53,7 @@ def build_charts(version: Any) -> list[Any]:
 def _build_one(version: Any, service: Any, registry: Any) -> None:
     from flask import current_app
 
-    from jobs.chart_push import chart_versions, push_chart
+    from jobs.chart_push import ChartRepositoryError, chart_versions, push_chart
     from jobs.charts import next_chart_version, package_chart
     from jobs.helm_values import parse_values
 
@@ -64,11 +65,16 @@ def _build_one(version: Any, service: Any, registry: Any) -> None:
         "password": registry.password or None,
         "plain_http": bool(registry.plain_http),
     }
-    chart_version = service.chart_version
-    if not chart_version:
-        existing = chart_versions(version.chart_repository, service.chart_name, **login)
-        chart_version = next_chart_version(existing)
+    existing = chart_versions(version.chart_repository, service.chart_name, **login)
+    chart_version = service.chart_version or next_chart_version(existing)
+    if chart_version in existing:
+        # A registry would let the push replace it: released charts must not change.
+        raise ChartRepositoryError(
+            f"Chart {service.chart_name} {chart_version} is already in "
+            f"oci://{version.chart_repository}; create a version with another chart version."
+        )
     config = current_app.config
+    work_dir = Path(current_app.instance_path) / "charts-work"
     values = parse_values(
         service.values_yaml or "",
         config.get("MAX_YAML_BYTES", DEFAULT_MAX_VALUES_BYTES),
@@ -79,7 +85,7 @@ def _build_one(version: Any, service: Any, registry: Any) -> None:
         version=chart_version,
         app_version=version.name,
         max_bytes=config.get("MAX_CHART_BYTES", DEFAULT_MAX_CHART_BYTES),
-        work_dir=current_app.instance_path + "/charts-work",
+        work_dir=work_dir,
     )
     service.chart_version = packaged.version
     service.chart_name = packaged.name
@@ -89,7 +95,7 @@ def _build_one(version: Any, service: Any, registry: Any) -> None:
     pushed = push_chart(
         packaged,
         version.chart_repository,
-        work_dir=current_app.instance_path + "/charts-work",
+        work_dir=work_dir,
         **login,
     )
     service.chart_reference = pushed.reference

@@ -56,7 +56,7 @@ def test_charts_go_to_a_password_protected_repository_with_the_catalog_credentia
         assert "s3cret-pw" not in " ".join(
             r.result or "" for r in db.session.scalars(select(JobRun))
         )
-    assert reference == f"oci://{auth_registry.address}/prod/charts/api:1.0.0"
+    assert reference == f"oci://{auth_registry.address}/{cat.charts_path}/api:1.0.0"
     pulled = pull_chart(reference, username="slipway", password="s3cret-pw", plain_http=True)
     assert pulled == archive
 
@@ -66,9 +66,7 @@ def test_a_chart_left_packaging_by_a_lost_job_is_redone_when_the_reaper_requeues
 ):
     from webapp.jobruns.reaper import reap
 
-    cat = make_helm_catalog(
-        app, registry.address, second_registry.address, {"api": {}, "web": {}}, namespace="reap"
-    )
+    cat = make_helm_catalog(app, registry.address, second_registry.address, {"api": {}, "web": {}})
     auth.login("tester")
     create(client, cat, "lost-1")
     with app.app_context():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +61,12 @@ class HelmCatalog:
     registry_id: int
     service_ids: dict[str, int] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)  # service -> source image ref
+    namespace: str = ""
+
+    @property
+    def charts_path(self) -> str:
+        """The chart repository's path in the target registry."""
+        return f"{self.namespace}/charts"
 
 
 def make_helm_catalog(
@@ -68,13 +75,15 @@ def make_helm_catalog(
     target_address: str,
     services: dict[str, dict],
     *,
-    namespace: str = "prod",
+    namespace: str | None = None,
 ) -> HelmCatalog:
     """``services``: ``{name: {"extra": {values keys}, "chart": bytes (optional)}}``.
 
     Each service's image is pushed to ``source_address/analytics/<name>:1.0``; the dev
-    environment runs chart 0.1.0 with the chart's values plus ``extra``.
+    environment runs chart 0.1.0 with the chart's values plus ``extra``. The target
+    registry's namespace is fresh unless given: the test registries live for the session.
     """
+    namespace = namespace or f"prod-{uuid.uuid4().hex[:8]}"
     with app.app_context():
         project = Project(key="analytics", name="Analytics", kind=ProjectKind.HELM)
         env = Environment(project=project, name="dev", namespace="analytics-dev")
@@ -111,7 +120,12 @@ def make_helm_catalog(
             sources[name] = f"{repository}:1.0"
         db.session.commit()
         return HelmCatalog(
-            project.id, env.id, registry.id, {n: s.id for n, s in rows.items()}, sources
+            project.id,
+            env.id,
+            registry.id,
+            {n: s.id for n, s in rows.items()},
+            sources,
+            namespace,
         )
 
 

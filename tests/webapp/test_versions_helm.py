@@ -48,7 +48,7 @@ def chart_yaml(archive: bytes, name: str) -> dict:
         return yaml.safe_load(tar.extractfile(f"{name}/Chart.yaml").read())
 
 
-def seed_chart_versions(app, address: str, name: str, versions: list[str], chart: bytes) -> None:
+def seed_chart_versions(app, repository: str, name: str, versions: list[str], chart: bytes):
     """Push earlier versions of a chart to the chart repository, as a past release did."""
     with app.app_context():
         for version in versions:
@@ -62,7 +62,7 @@ def seed_chart_versions(app, address: str, name: str, versions: list[str], chart
                 version=version,
                 app_version="old",
             )
-            push_chart(packaged, f"{address}/prod-helm/charts", plain_http=True)
+            push_chart(packaged, repository, plain_http=True)
 
 
 @pytest.fixture
@@ -81,7 +81,6 @@ def helm_cat(app, registry, second_registry):
             "api": {"extra": {"ingress": {"enabled": False}, "logLevel": "info"}},
             "worker": {"extra": {"logLevel": "info"}, "order": 2},
         },
-        namespace="prod-helm",
     )
 
 
@@ -93,9 +92,15 @@ def test_a_helm_version_made_through_the_form_packages_pushes_and_serves_its_cha
     # The repository holds worker 1.2.3 and 1.10.0: the suggestion is 1.10.1.
     with app.app_context():
         worker_chart = db.session.get(Service, cat.service_ids["worker"]).chart_archive
-    seed_chart_versions(app, second_registry.address, "worker", ["1.2.3", "1.10.0"], worker_chart)
-    # Chart repository of the registry namespace prod-helm.
+    seed_chart_versions(
+        app,
+        f"{second_registry.address}/{cat.charts_path}",
+        "worker",
+        ["1.2.3", "1.10.0"],
+        worker_chart,
+    )
     app_address = second_registry.address
+    chart_repo = f"{app_address}/{cat.charts_path}"
     html = to_step_2(tester, cat, "2026.11.1")
     rows = values_rows(html)
     api_id, worker_id = str(cat.service_ids["api"]), str(cat.service_ids["worker"])
@@ -130,7 +135,7 @@ def test_a_helm_version_made_through_the_form_packages_pushes_and_serves_its_cha
         },
     )
     assert page.status_code == 200, text(page)
-    assert f"oci://{app_address}/prod-helm/charts" in text(page)
+    assert f"oci://{chart_repo}" in text(page)
     assert "Looking up the charts" in text(page)
     run_queued_jobs(app)
     lookup = tester.get(f"/versions/projects/{cat.project_id}/new/chart-versions")
@@ -171,7 +176,7 @@ def test_a_helm_version_made_through_the_form_packages_pushes_and_serves_its_cha
         api_manifest_digest = api.chart_manifest_digest
         worker_sid = charts["worker"].id
 
-    assert api_ref == f"oci://{app_address}/prod-helm/charts/api:2.0.0"
+    assert api_ref == f"oci://{chart_repo}/api:2.0.0"
     detail = text(tester.get(f"/versions/{version_id}"))
     assert api_ref in detail and api_digest in detail and "Download all charts" in detail
 
@@ -184,7 +189,7 @@ def test_a_helm_version_made_through_the_form_packages_pushes_and_serves_its_cha
     # What the registry serves is byte for byte the download.
     assert pull_chart(api_ref, plain_http=True) == archive
     manifest = requests.get(
-        f"http://{app_address}/v2/prod-helm/charts/api/manifests/2.0.0",
+        f"http://{app_address}/v2/{cat.charts_path}/api/manifests/2.0.0",
         headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
         timeout=10,
     )
@@ -198,7 +203,7 @@ def test_a_helm_version_made_through_the_form_packages_pushes_and_serves_its_cha
     assert meta["version"] == "2.0.0" and meta["appVersion"] == "2026.11.1"
     deployment = rendered(archive)["Deployment"]
     image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
-    assert image == f"{app_address}/prod-helm/api:2026.11.1"
+    assert image == f"{app_address}/{cat.namespace}/api:2026.11.1"
 
     worker = tester.get(f"/versions/{version_id}/charts/{worker_sid}.tgz").get_data()
     assert rendered(worker)["Deployment"]["spec"]["replicas"] == 2
@@ -246,7 +251,6 @@ def test_a_lint_failure_fails_one_chart_with_its_messages_and_retry_redoes_only_
             "db-api": {"chart": chart_needing_db_host("db-api", "0.1.0", source, "1.0")},
             "web": {},
         },
-        namespace="prod-lint",
     )
     created = create_with_defaults(tester, cat, "lint-1")
     assert created.status_code == 302, text(created)
@@ -283,7 +287,7 @@ def test_a_lint_failure_fails_one_chart_with_its_messages_and_retry_redoes_only_
         charts = {s.name: s for s in version.charts}
         assert charts["db-api"].chart_status == ChartStatus.DONE
         assert charts["db-api"].chart_error is None
-        assert charts["db-api"].chart_reference.endswith("/prod-lint/charts/db-api:1.0.0")
+        assert charts["db-api"].chart_reference.endswith(f"/{cat.charts_path}/db-api:1.0.0")
         # What succeeded the first time was left alone.
         assert (charts["web"].chart_digest, charts["web"].chart_manifest_digest) == (
             web_digest,
@@ -389,3 +393,24 @@ def test_a_bad_target_typed_in_step_3_does_not_break_step_2(tester, helm_cat):
     back = tester.get(step_url(cat, 2))
     assert back.status_code == 200
     assert "values.yaml of api" in text(back)
+
+
+def test_a_chart_version_already_in_the_repository_is_never_replaced(app, tester, helm_cat):
+    cat = helm_cat
+    assert create_with_defaults(tester, cat, "first").status_code == 302
+    run_queued_jobs(app)
+    with app.app_context():
+        api = next(s for s in db.session.scalars(select(Version)).one().charts if s.name == "api")
+        assert api.chart_version == "1.0.0"
+        reference, archive = api.chart_reference, api.chart_archive
+    again = create_with_defaults(tester, cat, "second", {"api": "1.0.0"})
+    assert again.status_code == 302, text(again)
+    run_queued_jobs(app)
+    with app.app_context():
+        second = db.session.scalars(select(Version).where(Version.name == "second")).one()
+        charts = {s.name: s for s in second.charts}
+        assert second.status == VersionStatus.FAILED
+        assert charts["api"].chart_status == ChartStatus.FAILED
+        assert "Chart api 1.0.0 is already in oci://" in charts["api"].chart_error
+        assert charts["worker"].chart_version == "1.0.1"  # the suggestion moved on
+    assert pull_chart(reference, plain_http=True) == archive  # the first push stands

@@ -17,9 +17,7 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture
 def cat(app, registry, second_registry):
-    return make_helm_catalog(
-        app, registry.address, second_registry.address, {"api": {}}, namespace="prod-paths"
-    )
+    return make_helm_catalog(app, registry.address, second_registry.address, {"api": {}})
 
 
 def test_the_edit_form_shows_the_detected_paths_and_refuses_bad_ones(app, client, auth, cat):
