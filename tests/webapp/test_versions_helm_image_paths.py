@@ -23,6 +23,8 @@ def cat(app, registry, second_registry):
 def test_the_edit_form_shows_the_detected_paths_and_refuses_bad_ones(app, client, auth, cat):
     auth.login("admin")
     service_id = cat.service_ids["api"]
+    shown = text(client.get(f"/catalog/services/{service_id}"))
+    assert "<code>image.repository+image.tag</code> <small>(detected)</small>" in shown
     page = text(client.get(f"/catalog/services/{service_id}/edit"))
     assert "image.repository+image.tag" in page
     response = client.post(
@@ -51,6 +53,8 @@ def test_edited_paths_decide_which_images_a_version_copies(app, client, auth, ca
     assert response.status_code == 302, text(response)
     with app.app_context():
         assert db.session.get(Service, service_id).image_paths == "sidecar.image"
+    shown = text(client.get(f"/catalog/services/{service_id}"))
+    assert "<code>sidecar.image</code>" in shown and "(detected)" not in shown
 
     html_page = to_step_2(client, cat, "paths-1")
     assert (

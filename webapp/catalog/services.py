@@ -46,7 +46,12 @@ def service(service_id: int):
     deployed = db.session.scalars(
         select(EnvironmentService).where(EnvironmentService.service_id == item.id)
     ).all()
-    return render_template("catalog/service.html", service=item, deployed=deployed)
+    image_paths = None
+    if item.project.kind is ProjectKind.HELM:
+        image_paths = item.image_paths or detected_image_paths(item.default_values)
+    return render_template(
+        "catalog/service.html", service=item, deployed=deployed, image_paths=image_paths
+    )
 
 
 @bp.route("/services/<int:service_id>/chart.tgz")
