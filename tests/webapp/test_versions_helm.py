@@ -414,3 +414,35 @@ def test_a_chart_version_already_in_the_repository_is_never_replaced(app, tester
         assert "Chart api 1.0.0 is already in oci://" in charts["api"].chart_error
         assert charts["worker"].chart_version == "1.0.1"  # the suggestion moved on
     assert pull_chart(reference, plain_http=True) == archive  # the first push stands
+
+
+def test_edits_stay_with_their_environment_and_apply_works_without_javascript(
+    app, tester, helm_cat
+):
+    cat = helm_cat
+    with app.app_context():
+        from webapp.models import Environment, EnvironmentService
+
+        dev = db.session.get(Environment, cat.environment_id)
+        staging = Environment(project_id=cat.project_id, name="staging", namespace="an-staging")
+        for row in dev.deployed:
+            values = row.values_yaml.replace("logLevel: info", "logLevel: warn")
+            staging.deployed.append(
+                EnvironmentService(service_id=row.service_id, values_yaml=values)
+            )
+        db.session.add(staging)
+        db.session.commit()
+        staging_id = staging.id
+    html = to_step_2(tester, cat, "envs-1")
+    data = step_2_data(cat, html, "apply_globals", globals_yaml="logLevel: debug\n")
+    page = tester.post(step_url(cat, 2), data=data)  # no htmx: the whole page comes back
+    assert page.status_code == 200
+    assert "New version of Analytics" in text(page)
+    assert all("logLevel: debug" in v for v in values_rows(text(page)).values())
+    switched = step_2_data(cat, text(page), "environment")
+    switched["environment_id"] = staging_id
+    page = tester.post(step_url(cat, 2), data=switched)
+    assert page.status_code == 200
+    rows = values_rows(text(page))
+    assert len(rows) == 2 and all("logLevel: warn" in v for v in rows.values())
+    assert "Applied:" not in text(page)

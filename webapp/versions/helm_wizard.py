@@ -35,8 +35,13 @@ def planned_charts(data: dict, project: Project) -> list[PlannedChart]:
     return [item for item in plan(data, project.id) if isinstance(item, PlannedChart)]
 
 
-def posted_values(data: dict) -> dict:
-    """The draft changes the step-2 post carries: edited values and the global block."""
+def posted_values(data: dict, environment_id: int | None) -> dict:
+    """The draft changes the step-2 post carries: edited values and the global block.
+
+    Edits belong to the environment they started from: another environment starts afresh.
+    """
+    if data.get("environment_id") and environment_id != data["environment_id"]:
+        return {"values": {}, "values_before_globals": None, "globals_changed": {}}
     form = HelmValuesForm(request.form)
     values = dict(data.get("values") or {})
     for row in form.values:

@@ -147,7 +147,7 @@ def _services(project: Project, draft: VersionDraft):
     }
     helm = helm_wizard.is_helm(project)
     if helm:
-        changes.update(helm_wizard.posted_values(draft.data))
+        changes.update(helm_wizard.posted_values(draft.data, changes["environment_id"]))
     if helm and action == "values":
         drafts.save(draft, changes, step=2)
         return _render(2, project, draft.data, draft)
