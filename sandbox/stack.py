@@ -464,7 +464,6 @@ def start(stack: Stack) -> dict:
         SLIPWAY_REDIS_URL=redis.extra["url"],
         SLIPWAY_SESSION_COOKIE_SECURE="false",
         SLIPWAY_REMEMBER_COOKIE_SECURE="false",
-        SLIPWAY_SANDBOX_CLUSTER_URL=kube_url,
     )
     prepare_database(stack, seeded, registry.address, kube_url)
     url = start_app(stack, web_port)

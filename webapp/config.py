@@ -32,7 +32,6 @@ class DefaultConfig:
     MAX_CONTENT_LENGTH = 16 * 1024 * 1024
     MAX_YAML_BYTES = 512 * 1024
     MAX_CHART_BYTES = 10 * 1024 * 1024
-    SANDBOX_CLUSTER_URL: str | None = None
     PAGE_SIZE = 25
 
 
