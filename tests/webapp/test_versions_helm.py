@@ -351,6 +351,7 @@ def test_unusable_global_variables_are_refused(tester, helm_cat, globals_yaml, m
         ("x: 1\nx: 2\n", "appears twice"),
         ("big: '" + "x" * (600 * 1024) + "'\n", "larger than"),
         ("replicaCount: 1\n", "The values have no key &#39;image&#39;."),  # image path gone
+        ("image:\n  repository: a.example/b\n  tag: ''\n", "leave the tag of image.repository"),
     ],
 )
 def test_unusable_values_keep_the_form_on_step_2(tester, helm_cat, values, message):

@@ -109,10 +109,18 @@ def chart_sources(chart: PlannedChart) -> dict[str, str]:
     try:
         chart.image_paths = service_image_paths(chart.service)
         values = parse_values(chart.source_yaml, _max_bytes())
-        return read_images(values, chart.image_paths, default_tag=chart.source_chart_version)
+        images = read_images(values, chart.image_paths)
     except (ValuesError, ImagePathError) as exc:
         chart.problem = str(exc)
         return {}
+    for path in chart.image_paths:
+        if path.tag is not None and not images[path.label].rpartition("/")[2].count(":"):
+            # The chart would fall back to its appVersion, which the version cannot see.
+            chart.problem = (
+                f"The values leave the tag of {path.label} empty: write the image's tag there."
+            )
+            return {}
+    return images
 
 
 def values_problem(text: str) -> str | None:
