@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload
 from wtforms.fields.choices import SelectChoice
 
 from webapp.auth.access import roles_required
@@ -31,9 +31,11 @@ from webapp.releases.forms import DecisionForm, StartReleaseForm
 HISTORY_SIZE = 10
 
 
+# One query: a stage has services (deploy) or decisions (approval), never many of both,
+# so joining both collections stays small; it is the timeline poll's main cost.
 _TIMELINE_LOADS = (
-    selectinload(Release.stages).selectinload(ReleaseStage.services),
-    selectinload(Release.stages).selectinload(ReleaseStage.decisions),
+    joinedload(Release.stages).joinedload(ReleaseStage.services),
+    joinedload(Release.stages).joinedload(ReleaseStage.decisions),
 )
 
 
