@@ -86,3 +86,48 @@ def test_create_a_version_and_watch_it_succeed(
     yaml = page.locator("details", has_text="web.yaml").locator(".highlight")
     yaml.wait_for()
     assert f"image: {second_registry.address}/browser{tag}/web:v1.0" in yaml.inner_text()
+
+
+@pytest.mark.timeout(120)
+def test_the_form_works_with_javascript_off(live_app, browser, registry, second_registry):
+    tag = f"n{time.monotonic_ns()}"
+    push_demo_image(registry.address, "shop/cart", tag, seed="cart")
+    make_version_catalog(
+        live_app,
+        second_registry.address,
+        {"cart": {"cart": f"{registry.address}/shop/cart:{tag}"}},
+        namespace=f"nojs{tag}",
+    )
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    try:
+        base = live_app.config["LIVE_URL"]
+        sign_in(page, base, "tester")
+        page.goto(f"{base}/catalog/projects/")
+        page.get_by_role("link", name="Shop").click()
+        page.get_by_role("link", name="Versions of Shop").click()
+        page.get_by_role("button", name="Create version").click()
+        page.get_by_label("Version name").fill("1.0.0-rc1")
+        page.get_by_role("button", name="Next: environment and services").click()
+        page.get_by_label("Source environment").select_option(label="dev")
+        page.get_by_role("button", name="Show this environment's services").click()
+        assert page.get_by_label("cart").is_checked()
+        page.get_by_role("button", name="Next: images").click()
+        page.get_by_label("Target registry").select_option(
+            label=f"prod-registry ({second_registry.address}/nojs{tag})"
+        )
+        page.get_by_role("button", name="Use this registry's default repositories").click()
+        assert page.get_by_label("Target repository of cart/cart").input_value() == (
+            f"{second_registry.address}/nojs{tag}/cart"
+        )
+        page.get_by_role("button", name="Create version 1.0.0-rc1").click()
+        heading = page.get_by_role("heading", name="Version 1.0.0-rc1")
+        deadline = time.monotonic() + 45
+        while "success" not in heading.inner_text():  # no polling without JS: reload
+            assert time.monotonic() < deadline, heading.inner_text()
+            time.sleep(0.5)
+            page.reload()
+        assert f"{second_registry.address}/nojs{tag}/cart:1.0.0-rc1@sha256:" in page.content()
+    finally:
+        context.close()
