@@ -1,4 +1,4 @@
-"""Helm image paths: detected by default, edited on the service form, used by versions."""
+"""Helm services in the version form: image paths (detected or edited) and merged values."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ import html
 import pytest
 import yaml
 
-from tests.webapp.helm_version_fixtures import make_helm_catalog, step_2_data, step_url, to_step_2
+from tests.webapp.helm_version_fixtures import (
+    make_helm_catalog,
+    step_2_data,
+    step_url,
+    to_step_2,
+    values_rows,
+)
 from tests.webapp.version_fixtures import image_rows, text
 from webapp.extensions import db
 from webapp.models import EnvironmentService, Service
@@ -64,3 +70,20 @@ def test_edited_paths_decide_which_images_a_version_copies(app, client, auth, ca
         step_url(cat, 3), data={"registry_id": cat.registry_id, "action": "registry"}
     )
     assert list(image_rows(text(page))) == [f"{service_id}/sidecar.image"]
+
+
+def test_the_editor_holds_the_chart_defaults_with_the_environment_values_over_them(
+    app, client, auth, cat
+):
+    with app.app_context():
+        deployed = db.session.query(EnvironmentService).one()
+        deployed.values_yaml = "replicaCount: 3\nservice:\n  port: 9090\n  name: web\nextra: null\n"
+        db.session.get(Service, deployed.service_id).default_values += "extra: 1\n"
+        db.session.commit()
+        service_id = str(deployed.service_id)
+    auth.login("tester")
+    values = yaml.safe_load(values_rows(to_step_2(client, cat, "merged-1"))[service_id])
+    assert values["replicaCount"] == 3
+    assert values["service"] == {"port": 9090, "name": "web"}
+    assert values["image"]["tag"] == "1.0"  # from the chart's defaults
+    assert "extra" not in values  # null removes a default, as in Helm

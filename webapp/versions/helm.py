@@ -80,8 +80,32 @@ def default_image_paths_text(service: Service) -> str:
 
 
 def environment_values(deployed: EnvironmentService) -> str:
-    """What the environment runs: its recorded values, else the chart's default values."""
-    return deployed.values_yaml or deployed.service.default_values or ""
+    """What the environment runs: the chart's default values with the recorded ones over them.
+
+    The packaged chart's values.yaml replaces the chart's, so it must hold both.
+    """
+    defaults = deployed.service.default_values or ""
+    recorded = deployed.values_yaml or ""
+    try:
+        merged = merge_values(
+            parse_values(defaults, _max_bytes()), parse_values(recorded, _max_bytes())
+        )
+    except ValuesError:
+        return recorded or defaults  # the editor shows what is wrong with it
+    return dump_values(merged)
+
+
+def merge_values(defaults: dict, overrides: dict) -> dict:
+    """Helm's coalescing: mappings merge key by key, other values replace, null removes a key."""
+    merged = dict(defaults)
+    for key, value in overrides.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_values(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def edited_values(data: dict, deployed: EnvironmentService) -> str:
