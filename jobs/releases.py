@@ -16,7 +16,7 @@ def run_release(job_run_id: int, release_id: int) -> str:
     """Run the release from its first stage that has not passed."""
     from webapp.extensions import db
     from webapp.models import Release, ReleaseStatus
-    from webapp.releases.services import lock_holders
+    from webapp.releases.services import lock_holders, newer_executor
 
     release = db.session.get(Release, release_id)
     if release is None:
@@ -27,26 +27,33 @@ def run_release(job_run_id: int, release_id: int) -> str:
         return f"Release #{release.id} is waiting for an approval."
     if lock_holders([release.environment_id]).get(release.environment_id) != release.id:
         return f"Release #{release.id} does not hold its environment; it stays queued."
+    newer = newer_executor(release.id, job_run_id)
+    if newer is not None:
+        return f"Release #{release.id} is run by job {newer} now; nothing to do."
     if release.status is ReleaseStatus.QUEUED:
         release.move_to(ReleaseStatus.RUNNING)
     release.job_run_id = job_run_id
     db.session.commit()
     try:
-        return _run_stages(release)
+        return _run_stages(release, job_run_id)
     except Exception as exc:
         db.session.rollback()
         _fail_unexpectedly(release_id, exc)
         raise
 
 
-def _run_stages(release) -> str:
+def _run_stages(release, job_run_id: int) -> str:
     from webapp.extensions import db
     from webapp.models import ReleaseStatus, StageStatus
-    from webapp.releases.services import finish
+    from webapp.releases.services import finish, newer_executor
 
     for stage in release.stages:
         if stage.status.done:
             continue
+        # A lost executor that comes back must not race the one the reaper started.
+        newer = newer_executor(release.id, job_run_id)
+        if newer is not None:
+            return f"Release #{release.id} is run by job {newer} now; this run stops."
         db.session.refresh(release, ["cancel_requested"])
         if release.cancel_requested:
             finish(release, ReleaseStatus.CANCELLED, "Cancelled before stage " + stage.name)

@@ -633,6 +633,12 @@ def test_reaper_resumes_a_release_whose_executor_was_lost(app, client, auth, sho
         assert lost.status is JobStatus.FAILED and "Resumed as job" in lost.error
         resumed = db.session.get(Release, release_id).job_run_id
         assert resumed != lost.id
+        # Should the lost executor come back after all, it leaves the release alone.
+        from jobs.releases import run_release
+
+        assert "is run by job" in run_release(lost.id, release_id)
+        assert db.session.get(Release, release_id).stages[0].services[0].name == "cart"
+        lost_id = lost.id
     run_queued_jobs(app)
     release = release_row(app, release_id)
     assert release.status is ReleaseStatus.PASSED
@@ -641,7 +647,8 @@ def test_reaper_resumes_a_release_whose_executor_was_lost(app, client, auth, sho
     assert live_images(access, shop.namespace) == {n: images[(n, "2.0")] for n in SERVICES}
     with app.app_context():
         runs = db.session.scalars(select(JobRun).where(JobRun.kind == "release")).all()
-        assert [r.status for r in runs] == [JobStatus.FAILED, JobStatus.SUCCEEDED]
+        assert [r.id for r in runs] == [lost_id, resumed]
+        assert runs[1].status is JobStatus.SUCCEEDED and "passed" in runs[1].result
 
 
 # --- pages and hooks ------------------------------------------------------------------

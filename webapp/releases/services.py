@@ -23,6 +23,7 @@ from webapp.models import (
     ApprovalDecision,
     Decision,
     EnvironmentLock,
+    JobRun,
     Release,
     ReleaseStage,
     ReleaseStatus,
@@ -150,6 +151,20 @@ def enqueue_executor(release: Release) -> None:
     )
     release.job_run_id = run.id
     db.session.commit()
+
+
+def newer_executor(release_id: int, job_run_id: int) -> int | None:
+    """The id of an executor run enqueued for the release after ``job_run_id``, if any."""
+    return db.session.scalar(
+        select(JobRun.id)
+        .where(
+            JobRun.kind == EXECUTOR_KIND,
+            JobRun.target_type == "release",
+            JobRun.target_id == release_id,
+            JobRun.id > job_run_id,
+        )
+        .limit(1)
+    )
 
 
 def finish(release: Release, status: ReleaseStatus, message: str | None = None) -> None:
