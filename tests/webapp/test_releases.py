@@ -489,6 +489,16 @@ def test_rollback_restores_the_previous_images(app, client, auth, shop, access, 
     assert release_row(app, second).status is ReleaseStatus.PASSED
     assert live_images(access, shop.namespace) == {n: images[(n, "2.0")] for n in SERVICES}
 
+    # A passed release is final: no retry, no cancel.
+    client.post(f"/releases/{second}/retry")
+    page = client.get(f"/releases/{second}").get_data(as_text=True)
+    assert "Only a failed, rejected, timed-out or cancelled release can be retried." in page
+    client.post(f"/releases/{second}/cancel")
+    assert "A passed release cannot be cancelled." in client.get(f"/releases/{second}").get_data(
+        as_text=True
+    )
+    assert release_row(app, second).status is ReleaseStatus.PASSED
+
     response = client.post(f"/releases/{second}/rollback")
     assert response.status_code == 302
     rollback_id = int(response.headers["Location"].rsplit("/", 1)[1])

@@ -45,7 +45,8 @@ RELEASE_ENDS = frozenset(
         ReleaseStatus.CANCELLED,
     }
 )
-_RETRYABLE = {ReleaseStatus.QUEUED}  # a failed, rejected, timed-out or cancelled run may go again
+# A failed, rejected, timed-out or cancelled release may be retried: queued again.
+_RETRY = {ReleaseStatus.QUEUED}
 
 # What a release status may become; anything else is a bug in the caller.
 RELEASE_TRANSITIONS: dict[ReleaseStatus, set[ReleaseStatus]] = {
@@ -63,10 +64,10 @@ RELEASE_TRANSITIONS: dict[ReleaseStatus, set[ReleaseStatus]] = {
         ReleaseStatus.CANCELLED,
     },
     ReleaseStatus.PASSED: set(),
-    ReleaseStatus.FAILED: _RETRYABLE,
-    ReleaseStatus.REJECTED: _RETRYABLE,
-    ReleaseStatus.TIMEOUT: _RETRYABLE,
-    ReleaseStatus.CANCELLED: _RETRYABLE,
+    ReleaseStatus.FAILED: _RETRY,
+    ReleaseStatus.REJECTED: _RETRY,
+    ReleaseStatus.TIMEOUT: _RETRY,
+    ReleaseStatus.CANCELLED: _RETRY,
 }
 
 
