@@ -131,6 +131,12 @@ class YamlServiceForm(_ServiceFields):
 
 class HelmServiceForm(_ServiceFields):
     chart_file = FileField("Chart archive (.tgz)")
+    chart_reference = StringField(
+        "Or pull the chart from an OCI chart repository",
+        description="oci://host[:port]/path/name:version. A registry of the catalog at that "
+        "host lends its credentials.",
+        validators=[Optional(), Length(max=512)],
+    )
     image_paths = TextAreaField(
         "Image paths",
         description="The values keys holding each image, one a line: "
@@ -138,6 +144,15 @@ class HelmServiceForm(_ServiceFields):
         "a.image.registry+a.image.repository+a.image.tag. Empty: detected from the chart's values.",
         validators=[Optional(), Length(max=8000)],
     )
+
+    def validate_chart_reference(self, field):
+        from jobs.service_charts import parse_chart_reference
+
+        if field.data and field.data.strip():
+            try:
+                parse_chart_reference(field.data)
+            except ValueError as exc:
+                raise ValidationError(str(exc)) from exc
 
     def validate_image_paths(self, field):
         from jobs.helm_values import ImagePathError, parse_image_paths
@@ -159,9 +174,11 @@ class HelmServiceForm(_ServiceFields):
         limit = current_app.config["MAX_CHART_BYTES"]
         data = _read_upload(field, limit)
         if data is None:
-            if not self.has_chart:
-                raise ValidationError("Upload the service's chart (.tgz).")
+            if not self.has_chart and not (self.chart_reference.data or "").strip():
+                raise ValidationError("Upload the service's chart (.tgz) or name one to pull.")
             return
+        if (self.chart_reference.data or "").strip():
+            raise ValidationError("Upload a chart or name one to pull, not both.")
         try:
             self.chart_info = inspect_chart_archive(data, limit)
         except ChartError as exc:

@@ -1,15 +1,18 @@
 """Service pages: a K8s YAML template or a Helm chart, and a startup order group."""
 
 from flask import Response, abort, current_app, flash, redirect, render_template, url_for
+from flask_login import current_user
 from sqlalchemy import select
 
 from jobs.helm_values import ValuesError, detect_image_paths, format_image_paths, parse_values
+from jobs.service_charts import pull_service_chart
 from webapp.audit.services import record
 from webapp.auth.access import admin_required
 from webapp.catalog import bp
 from webapp.catalog.common import get_or_404, name_taken, render_form, users_message
 from webapp.catalog.forms import HelmServiceForm, YamlServiceForm
 from webapp.extensions import db
+from webapp.jobruns.queue import enqueue
 from webapp.models import EnvironmentService, Project, ProjectKind, Service
 
 
@@ -38,6 +41,24 @@ def _apply(form, item: Service) -> None:
             item.chart_version = form.chart_info.version
             item.default_values = form.chart_info.values_yaml
         item.image_paths = (form.image_paths.data or "").strip() or None
+
+
+def _start_chart_pull(form, item: Service) -> None:
+    """Enqueue the pull of the chart the Helm form named, if it named one."""
+    field = getattr(form, "chart_reference", None)
+    reference = (field.data or "").strip() if field is not None else ""
+    if not reference:
+        return
+    run = enqueue(
+        pull_service_chart,
+        item.id,
+        reference,
+        kind="service_chart_pull",
+        title=f"Pull chart {reference} for service {item.name}",
+        target=item,
+        user=current_user,
+    )
+    flash(f"Pulling the chart {reference}: job #{run.id}.", "info")
 
 
 @bp.route("/services/<int:service_id>")
@@ -83,6 +104,7 @@ def new_service(project_id: int):
             record("create", item, detail=f"project {project.key}")
             db.session.commit()
             flash(f"Service {item.name} added.", "success")
+            _start_chart_pull(form, item)
             return redirect(url_for(".service", service_id=item.id))
     return render_form("catalog/service_form.html", form, project=project, service=None)
 
@@ -106,6 +128,7 @@ def edit_service(service_id: int):
             record("update", item, detail=f"project {item.project.key}")
             db.session.commit()
             flash(f"Service {item.name} saved.", "success")
+            _start_chart_pull(form, item)
             return redirect(url_for(".service", service_id=item.id))
     return render_form("catalog/service_form.html", form, project=item.project, service=item)
 

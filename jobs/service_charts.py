@@ -1,0 +1,62 @@
+"""Pull a Helm service's chart from an OCI chart repository into the catalog.
+
+The registry's credentials come from the catalog row whose address is the
+reference's host, read here in the job, never passed in job arguments.
+"""
+
+from __future__ import annotations
+
+from jobs.runtime import job_run
+
+
+def parse_chart_reference(reference: str) -> tuple[str, str, str]:
+    """``oci://host[:port]/path/name:version`` -> (host, repository path with name, version).
+
+    Raises ``ValueError`` with a message a person can act on.
+    """
+    from jobs.charts import is_semver
+
+    text = reference.strip()
+    if not text.startswith("oci://"):
+        raise ValueError("Write the chart as oci://host[:port]/path/name:version.")
+    chart, colon, version = text.removeprefix("oci://").rpartition(":")
+    host, _, path = chart.partition("/")
+    if not colon or not host or not path or "/" in version or any(c.isspace() for c in text):
+        raise ValueError("Write the chart as oci://host[:port]/path/name:version.")
+    if not is_semver(version.replace("_", "+")):
+        raise ValueError(f"The chart version {version!r} is not a SemVer 2 version.")
+    return host, path, version
+
+
+@job_run
+def pull_service_chart(job_run_id: int, service_id: int, reference: str) -> str:
+    """Pull the chart, check it like an upload, and store it on the service."""
+    from flask import current_app
+    from sqlalchemy import select
+
+    from jobs.chart_push import pull_chart
+    from jobs.charts import inspect_chart_archive
+    from webapp.extensions import db
+    from webapp.models import Registry, Service
+
+    host, _, _ = parse_chart_reference(reference)
+    service = db.session.get(Service, service_id)
+    if service is None:
+        raise LookupError("the service was deleted")
+    registry = db.session.scalars(select(Registry).where(Registry.address == host)).first()
+    login = {}
+    if registry is not None:
+        login = {
+            "username": registry.username or None,
+            "password": registry.password or None,
+            "plain_http": bool(registry.plain_http),
+        }
+    limit = current_app.config["MAX_CHART_BYTES"]
+    archive = pull_chart(reference, max_bytes=limit, **login)
+    info = inspect_chart_archive(archive, limit)
+    service.chart_archive = archive
+    service.chart_name = info.name
+    service.chart_version = info.version
+    service.default_values = info.values_yaml
+    db.session.commit()
+    return f"Chart {info.name} {info.version} pulled from {reference} ({len(archive)} bytes)."
