@@ -108,13 +108,10 @@ def index():
 
 @bp.route("/rows")
 def rows():
-    """The list's rows, polled; 286 once nothing on the page is unfinished."""
+    """The list's rows, polled: every 2 s while a release on the page runs, else every 10 s."""
     page = paginate(_list_query().order_by(Release.id.desc()))
     behind = services.lock_holders(r.environment_id for r in page.items)
-    live = any(not r.status.finished for r in page.items)
-    return fragment(
-        "partials/releases/rows.html", 200 if live else STOP_POLLING, page=page, behind=behind
-    )
+    return fragment("partials/releases/rows.html", page=page, behind=behind)
 
 
 @bp.route("/awaiting")
@@ -188,11 +185,12 @@ def timeline(release_id: int):
 
 @bp.route("/environments/<int:environment_id>")
 def environment(environment_id: int):
-    """What each service of an environment runs and its recent releases (polled)."""
+    """What each service of an environment runs and its recent releases.
+
+    Polled every 2 s while one of them runs, else every 10 s to catch new ones.
+    """
     env = get_or_404(Environment, environment_id, "environment")
-    context = environment_context(env)
-    live = any(not r.status.finished for r in context["history"])
-    return fragment("partials/releases/environment.html", 200 if live else STOP_POLLING, **context)
+    return fragment("partials/releases/environment.html", **environment_context(env))
 
 
 def environment_context(env: Environment) -> dict:
