@@ -447,3 +447,35 @@ def test_edits_stay_with_their_environment_and_apply_works_without_javascript(
     rows = values_rows(text(page))
     assert len(rows) == 2 and all("logLevel: warn" in v for v in rows.values())
     assert "Applied:" not in text(page)
+
+
+def test_create_from_a_helm_version_keeps_its_services_registry_and_chart_repository(
+    app, tester, helm_cat
+):
+    cat = helm_cat
+    assert create_with_defaults(tester, cat, "first").status_code == 302
+    run_queued_jobs(app)
+    with app.app_context():
+        first = db.session.scalars(select(Version)).one()
+        first_id, repository = first.id, first.chart_repository
+    assert "Create from this version" in text(tester.get(f"/versions/{first_id}"))
+    assert tester.post(f"/versions/{first_id}/copy").status_code == 302
+    assert tester.post(step_url(cat, 1), data={"name": "second", "action": "next"}).status_code == (
+        302
+    )
+    page = text(tester.get(step_url(cat, 2)))
+    assert len(values_rows(page)) == 2
+    assert tester.post(step_url(cat, 2), data=step_2_data(cat, page, "next")).status_code == 302
+    page = text(tester.get(step_url(cat, 3)))
+    assert f'<option selected value="{cat.registry_id}">prod-registry (oci://' in page
+    fields = {"registry_id": cat.registry_id, "chart_registry_id": cat.registry_id}
+    assert tester.post(
+        step_url(cat, 3), data=images_post(page, "create", **fields)
+    ).status_code == (302)
+    run_queued_jobs(app)
+    with app.app_context():
+        second = db.session.scalars(select(Version).where(Version.name == "second")).one()
+        assert second.status == VersionStatus.SUCCESS, second.error
+        assert second.created_from_id == first_id
+        assert second.chart_repository == repository
+        assert sorted(c.chart_version for c in second.charts) == ["1.0.1", "1.0.1"]

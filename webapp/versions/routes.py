@@ -192,6 +192,7 @@ def copy(version_id: int):
             "environment_id": version.source_environment_id,
             "service_ids": [s.service_id for s in version.services if s.service_id],
             "registry_id": version.target_registry_id,
+            "chart_registry_id": version.chart_registry_id,
             "images": images,
             "created_from_id": version.id,
         },
