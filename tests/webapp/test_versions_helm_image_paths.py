@@ -87,3 +87,18 @@ def test_the_editor_holds_the_chart_defaults_with_the_environment_values_over_th
     assert values["service"] == {"port": 9090, "name": "web"}
     assert values["image"]["tag"] == "1.0"  # from the chart's defaults
     assert "extra" not in values  # null removes a default, as in Helm
+
+
+def test_step_3_warns_when_the_catalog_chart_is_not_the_environment_s(app, client, auth, cat):
+    with app.app_context():
+        deployed = db.session.query(EnvironmentService).one()
+        deployed.chart_version = "0.0.9"
+        db.session.commit()
+    auth.login("tester")
+    html_page = to_step_2(client, cat, "older-1")
+    assert (
+        client.post(step_url(cat, 2), data=step_2_data(cat, html_page, "next")).status_code == 302
+    )
+    page = text(client.get(step_url(cat, 3)))
+    assert "0.0.9" in page
+    assert "The catalog holds chart 0.1.0: that one is packaged." in page
