@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import threading
+import os
+import subprocess
+import sys
+import time
 
 import click
 from flask import current_app
@@ -16,33 +19,60 @@ jobs_cli = AppGroup("jobs", help="Background jobs.")
 
 
 @jobs_cli.command("reap")
-def reap_command() -> None:
-    """End job runs whose job vanished or whose worker died."""
+@click.option(
+    "--every",
+    type=float,
+    default=None,
+    help="Keep reaping every N seconds, until the process that started this one ends.",
+)
+def reap_command(every: float | None) -> None:
+    """End (or requeue) job runs whose job vanished or whose worker died."""
+    if every is None:
+        _reap_once()
+        return
+    parent = os.getppid()
+    while os.getppid() == parent:
+        try:
+            _reap_once()
+        except Exception:  # the reaper must outlive a bad round
+            current_app.logger.exception("reaper round failed")
+        time.sleep(every)
+
+
+def _reap_once() -> None:
     for run in reap():
         click.echo(f"job {run.id} ({run.title}): {run.error}")
-
-
-def _reap_forever(app, stop: threading.Event) -> None:
-    interval = app.config["REAPER_INTERVAL"]
-    while not stop.wait(interval):
-        with app.app_context():
-            try:
-                reap()
-            except Exception:  # the reaper must outlive a bad round
-                app.logger.exception("reaper round failed")
 
 
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
 @with_appcontext
 def worker_command(burst: bool) -> None:
-    """Run an RQ worker (with RQ's scheduler) and the reaper every few seconds."""
+    """Run an RQ worker (with RQ's scheduler) and, beside it, the reaper every few seconds."""
     app = current_app._get_current_object()
-    stop = threading.Event()
-    reaper = threading.Thread(target=_reap_forever, args=(app, stop), daemon=True, name="reaper")
-    reaper.start()
+    reaper = _start_reaper(app)
     worker = Worker(app.config["RQ_QUEUES"], connection=redis_connection())
     try:
         worker.work(with_scheduler=True, burst=burst)
     finally:
-        stop.set()
+        reaper.terminate()
+        reaper.wait(10)
+
+
+def _start_reaper(app) -> subprocess.Popen:
+    # A process of its own, not a thread: RQ forks a work-horse per job, and a
+    # thread caught mid-query at that moment would leave SQLite locked in the child.
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flask",
+            "--app",
+            app.import_name,
+            "jobs",
+            "reap",
+            "--every",
+            str(app.config["REAPER_INTERVAL"]),
+        ],
+        stdin=subprocess.DEVNULL,
+    )
