@@ -36,7 +36,18 @@ def postgres(tmp_path_factory):
     server.stop()
 
 
-def test_one_release_per_environment_on_postgresql(postgres, redis_service, monkeypatch, tmp_path):
+@pytest.fixture
+def queue_emptied_after(redis_service):
+    """The executors this test enqueues must not reach a later test's worker."""
+    from redis import Redis
+
+    yield
+    Redis.from_url(redis_service.extra["url"]).flushdb()
+
+
+def test_one_release_per_environment_on_postgresql(
+    postgres, redis_service, queue_emptied_after, monkeypatch, tmp_path
+):
     from redis import Redis
 
     Redis.from_url(redis_service.extra["url"]).flushdb()
