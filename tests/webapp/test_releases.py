@@ -343,6 +343,25 @@ def test_requester_may_approve_when_the_stage_allows_it(app, client, auth, shop)
     assert release_row(app, release_id).status is ReleaseStatus.PASSED
 
 
+def test_a_role_named_as_approver_lets_any_of_its_members_approve(app, client, auth, shop):
+    by_role = (
+        StageKind.APPROVAL,
+        {"approver_ids": [], "approver_roles": ["release_engineer"], "approvals_needed": 1},
+    )
+    release_id = start(client, auth, make_workflow(app, shop, [by_role]), shop.versions["2.0"])
+    run_queued_jobs(app)
+    assert decide(client, auth, release_id, "viewer").status_code == 403
+    decide(client, auth, release_id, "admin")  # admins pass role checks, but are not named
+    assert "You are not an approver" in client.get(f"/releases/{release_id}").get_data(as_text=True)
+    decide(client, auth, release_id, "release2", comment="on call, looks fine")
+    run_queued_jobs(app)
+    release = release_row(app, release_id)
+    assert release.status is ReleaseStatus.PASSED
+    assert [(d.username, d.comment) for d in release.stages[0].decisions] == [
+        ("release2", "on call, looks fine")
+    ]
+
+
 # --- paths --------------------------------------------------------------------
 
 
