@@ -314,3 +314,22 @@ def test_missing_objects_are_404_pages(admin):
         response = admin.get(url)
         assert response.status_code == 404
         assert "Not found" in text(response)
+
+
+def test_environment_and_project_used_by_workflows_and_versions_are_kept(app, admin):
+    from webapp.models import Environment, Version, Workflow
+
+    ids = make_catalog(app)
+    with app.app_context():
+        env = db.session.get(Environment, ids.environment_id)
+        db.session.add(Workflow(project_id=ids.project_id, name="to-dev", environment=env))
+        db.session.add(Version(project_id=ids.project_id, name="1.0.0"))
+        db.session.commit()
+    response = admin.post(
+        f"/catalog/environments/{ids.environment_id}/delete", follow_redirects=True
+    )
+    assert "Cannot delete environment dev: it is used by workflow to-dev" in text(response)
+    response = admin.post(f"/catalog/projects/{ids.project_id}/delete", follow_redirects=True)
+    assert "version 1.0.0" in text(response) and "workflow to-dev" in text(response)
+    with app.app_context():
+        assert db.session.get(Environment, ids.environment_id) is not None

@@ -10,6 +10,7 @@ from webapp.auth.access import admin_required
 from webapp.catalog import bp
 from webapp.catalog.common import get_or_404, name_taken, render_form, users_message
 from webapp.catalog.forms import ClusterForm
+from webapp.catalog.usage import cluster_users
 from webapp.catalog.validation import kubeconfig_server
 from webapp.extensions import db
 from webapp.htmx_responses import fragment, is_htmx
@@ -95,10 +96,9 @@ def edit_cluster(cluster_id: int):
 @admin_required
 def delete_cluster(cluster_id: int):
     item = get_or_404(Cluster, cluster_id, "cluster")
-    users = db.session.scalars(select(Environment).where(Environment.cluster_id == item.id)).all()
+    users = cluster_users(item)
     if users:
-        names = [f"environment {env.project.key}/{env.name}" for env in users]
-        flash(users_message(f"cluster {item.name}", names), "error")
+        flash(users_message(f"cluster {item.name}", users), "error")
         return redirect(url_for(".cluster", cluster_id=item.id))
     record("delete", item)
     db.session.delete(item)

@@ -10,9 +10,10 @@ from jobs.environments import sync_environment
 from webapp.audit.services import record
 from webapp.auth.access import admin_required, roles_required
 from webapp.catalog import bp
-from webapp.catalog.common import get_or_404, name_taken, render_form
+from webapp.catalog.common import get_or_404, name_taken, render_form, users_message
 from webapp.catalog.forms import DeployedStateForm, EnvironmentForm
 from webapp.catalog.state import set_deployed_images
+from webapp.catalog.usage import environment_users
 from webapp.extensions import db
 from webapp.htmx_responses import fragment, is_htmx
 from webapp.jobruns.queue import enqueue
@@ -136,6 +137,10 @@ def edit_environment(environment_id: int):
 @admin_required
 def delete_environment(environment_id: int):
     item = get_or_404(Environment, environment_id, "environment")
+    users = environment_users(item)
+    if users:
+        flash(users_message(f"environment {item.name}", users), "error")
+        return redirect(url_for(".environment", environment_id=item.id))
     project_id = item.project_id
     record("delete", item)
     db.session.delete(item)

@@ -9,6 +9,7 @@ from webapp.auth.access import admin_required
 from webapp.catalog import bp
 from webapp.catalog.common import get_or_404, name_taken, render_form, users_message
 from webapp.catalog.forms import ProjectForm
+from webapp.catalog.usage import project_users
 from webapp.extensions import db
 from webapp.models import Environment, Project, ProjectKind
 
@@ -87,8 +88,7 @@ def edit_project(project_id: int):
 @admin_required
 def delete_project(project_id: int):
     item = get_or_404(Project, project_id, "project")
-    users = [f"service {s.name}" for s in item.services]
-    users += [f"environment {e.name}" for e in item.environments]
+    users = project_users(item)
     if users:
         flash(users_message(f"project {item.name}", users), "error")
         return redirect(url_for(".project", project_id=item.id))

@@ -11,6 +11,7 @@ from webapp.auth.access import admin_required
 from webapp.catalog import bp
 from webapp.catalog.common import get_or_404, name_taken, render_form, users_message
 from webapp.catalog.forms import HelmServiceForm, YamlServiceForm
+from webapp.catalog.usage import service_users
 from webapp.extensions import db
 from webapp.jobruns.queue import enqueue
 from webapp.models import EnvironmentService, Project, ProjectKind, Service
@@ -137,12 +138,9 @@ def edit_service(service_id: int):
 @admin_required
 def delete_service(service_id: int):
     item = get_or_404(Service, service_id, "service")
-    deployed = db.session.scalars(
-        select(EnvironmentService).where(EnvironmentService.service_id == item.id)
-    ).all()
-    if deployed:
-        names = [f"environment {d.environment.name}" for d in deployed]
-        flash(users_message(f"service {item.name}", names), "error")
+    users = service_users(item)
+    if users:
+        flash(users_message(f"service {item.name}", users), "error")
         return redirect(url_for(".service", service_id=item.id))
     project_id = item.project_id
     record("delete", item)
