@@ -6,7 +6,7 @@ import requests
 from sqlalchemy import func, select
 
 from webapp.extensions import db
-from webapp.models import Cluster, Environment, Project, Service
+from webapp.models import Cluster, Environment, Project, Service, Workflow
 
 
 def test_seed_builds_the_demo_and_is_idempotent(
@@ -39,6 +39,12 @@ def test_seed_builds_the_demo_and_is_idempotent(
             assert [e.name for e in projects[key].environments] == ["dev", "prod", "test"]
         assert db.session.scalar(select(func.count(Service.id))) == 6  # no duplicates
         assert db.session.scalar(select(func.count(Environment.id))) == 6
+        workflows = db.session.scalars(select(Workflow).order_by(Workflow.id)).all()
+        assert [(w.project.key, w.name, w.environment.name) for w in workflows] == [
+            ("shop", "Release to prod", "prod"),
+            ("analytics", "Release to prod", "prod"),
+        ]
+        assert [s.kind.value for s in workflows[1].stages] == ["helm_deploy", "test", "approval"]
         cluster = db.session.scalar(select(Cluster).where(Cluster.name == "sandbox"))
         assert cluster.is_sandbox
         cluster_id = cluster.id

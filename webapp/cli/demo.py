@@ -23,7 +23,10 @@ from webapp.models import (
     Registry,
     Role,
     Service,
+    StageKind,
     User,
+    Workflow,
+    WorkflowStage,
 )
 
 demo_cli = AppGroup("demo", help="The demo data of make run.")
@@ -162,6 +165,49 @@ def _seed_project(key, name, kind, services, registry: Registry, cluster: Cluste
             service, image = rows[spec.name]
             _record_deployed(env, service, spec, image, kind)
     db.session.flush()
+    _seed_release_workflow(project, rows[services[0].name][1])
+
+
+def _seed_release_workflow(project: Project, smoke_image: str) -> None:
+    """``Release to prod``: deploy, a smoke-test Job, one release engineer's approval."""
+    if db.session.scalar(select(Workflow).where(Workflow.project_id == project.id)):
+        return
+    prod = next(env for env in project.environments if env.production)
+    deploy = (
+        WorkflowStage(
+            kind=StageKind.DEPLOY,
+            name="Deploy",
+            settings={"content": "full", "timeout_seconds": 300},
+        )
+        if project.kind is ProjectKind.K8S_YAML
+        else WorkflowStage(
+            kind=StageKind.HELM_DEPLOY, name="Deploy charts", settings={"timeout_seconds": 300}
+        )
+    )
+    smoke = WorkflowStage(
+        kind=StageKind.TEST,
+        name="Smoke test",
+        settings={
+            "mode": "job",
+            "image": smoke_image,
+            "command": "sh -c 'echo smoke test passed'",
+            "timeout_seconds": 120,
+        },
+    )
+    approval = WorkflowStage(
+        kind=StageKind.APPROVAL,
+        name="Go-live approval",
+        settings={
+            "approver_roles": [Role.RELEASE_ENGINEER.value, Role.ADMIN.value],
+            "approvals_needed": 1,
+            "timeout_seconds": 3600,
+            "instructions": "Check the smoke test log, then approve.",
+        },
+    )
+    workflow = Workflow(project=project, name="Release to prod", environment=prod)
+    workflow.stages = [deploy, smoke, approval]
+    workflow.renumber()
+    db.session.add(workflow)
 
 
 def _fill_service(row: Service, kind: ProjectKind, spec, registry: Registry) -> None:
