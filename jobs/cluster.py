@@ -12,11 +12,10 @@ import base64
 import contextlib
 import json
 import os
-import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -444,7 +443,7 @@ def _pod_spec(obj: dict) -> dict:
     return spec.get("template", {}).get("spec", {})
 
 
-def _containers(obj: dict) -> list[dict]:
+def pod_containers(obj: dict) -> list[dict]:
     pod = _pod_spec(obj)
     return list(pod.get("initContainers") or []) + list(pod.get("containers") or [])
 
@@ -457,7 +456,7 @@ def _workload(obj: dict) -> Workload:
     else:
         replicas = obj.get("spec", {}).get("replicas", 1)
         ready = status.get("readyReplicas", 0)
-    containers = [Container(c["name"], c.get("image", "")) for c in _containers(obj)]
+    containers = [Container(c["name"], c.get("image", "")) for c in pod_containers(obj)]
     return Workload(obj["kind"], obj["metadata"]["name"], containers, replicas, ready)
 
 
@@ -474,7 +473,7 @@ def read_workloads(cluster: ClusterAccess, namespace: str) -> list[Workload]:
     return sorted(workloads, key=lambda w: (w.kind, w.name))
 
 
-def _get_workload(conn: ClusterConnection, namespace: str, kind: str, name: str) -> dict:
+def get_workload(conn: ClusterConnection, namespace: str, kind: str, name: str) -> dict:
     api_version = "batch/v1" if kind in ("Job", "CronJob") else "apps/v1"
     path = _object_path(conn, api_version, kind, namespace) + f"/{name}"
     obj = conn.request("GET", path, what=f"reading {_describe(kind, name, namespace)}")
@@ -517,8 +516,8 @@ def _set_workload_images(
     what = _describe(kind, name, namespace)
     attempt = 1
     while True:
-        obj = _get_workload(conn, namespace, kind, name)
-        matched = [c for c in _containers(obj) if c.get("name") in images]
+        obj = get_workload(conn, namespace, kind, name)
+        matched = [c for c in pod_containers(obj) if c.get("name") in images]
         if not matched:
             raise ClusterNotFound(
                 f"{what} on {conn.server} has none of the containers {sorted(images)}"
@@ -542,349 +541,3 @@ def _set_workload_images(
             continue
         meta = result.get("metadata", {})
         return AppliedObject(obj["apiVersion"], kind, name, namespace, meta.get("generation"))
-
-
-# --- rollouts ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RolloutProgress:
-    """One observation of a workload during :func:`wait_for_rollout`."""
-
-    kind: str
-    name: str
-    done: bool
-    message: str
-    desired: int = 0
-    updated: int = 0
-    ready: int = 0
-    available: int = 0
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.name}: {self.message}"
-
-
-def rollout_state(obj: dict) -> RolloutProgress:
-    """Judge one workload the way ``kubectl rollout status`` does."""
-    kind, name = obj["kind"], obj["metadata"]["name"]
-    spec, status = obj.get("spec", {}), obj.get("status", {})
-    generation = obj["metadata"].get("generation", 0)
-    observed = status.get("observedGeneration", 0)
-
-    def progress(done: bool, message: str, desired: int, updated: int, ready: int, avail: int):
-        return RolloutProgress(kind, name, done, message, desired, updated, ready, avail)
-
-    if generation > observed:
-        return progress(False, "waiting for the new spec to be observed", 0, 0, 0, 0)
-    if kind == "Deployment":
-        for cond in status.get("conditions") or []:
-            if (
-                cond.get("type") == "Progressing"
-                and cond.get("reason") == "ProgressDeadlineExceeded"
-            ):
-                raise RolloutFailed(
-                    f"Deployment {name} exceeded its progress deadline: {cond.get('message', '')}",
-                    reason="ProgressDeadlineExceeded",
-                )
-        desired = spec.get("replicas", 1)
-        counts = (
-            status.get("updatedReplicas", 0),
-            status.get("readyReplicas", 0),
-            status.get("availableReplicas", 0),
-        )
-        updated, ready, available = counts
-        if updated < desired:
-            message = f"{updated} of {desired} new replicas updated"
-        elif status.get("replicas", 0) > updated:
-            message = f"{status['replicas'] - updated} old replicas pending termination"
-        elif min(ready, available) < updated:
-            message = f"{min(ready, available)} of {updated} updated replicas available"
-        else:
-            return progress(True, "successfully rolled out", desired, *counts)
-        return progress(False, message, desired, *counts)
-    if kind == "StatefulSet":
-        desired = spec.get("replicas", 1)
-        ready = status.get("readyReplicas", 0)
-        updated = status.get("updatedReplicas", ready)
-        if ready < desired:
-            return progress(
-                False, f"{ready} of {desired} pods ready", desired, updated, ready, ready
-            )
-        strategy = (spec.get("updateStrategy") or {}).get("type", "RollingUpdate")
-        if strategy == "RollingUpdate" and status.get("updateRevision") != status.get(
-            "currentRevision"
-        ):
-            message = f"rolling update in progress, {updated} pods at the new revision"
-            return progress(False, message, desired, updated, ready, ready)
-        return progress(True, "successfully rolled out", desired, desired, ready, ready)
-    if kind == "DaemonSet":
-        desired = status.get("desiredNumberScheduled", 0)
-        updated = status.get("updatedNumberScheduled", 0)
-        ready = status.get("numberReady", 0)
-        available = status.get("numberAvailable", 0)
-        if updated < desired:
-            message = f"{updated} of {desired} new pods updated"
-        elif available < desired:
-            message = f"{available} of {desired} updated pods available"
-        else:
-            return progress(True, "successfully rolled out", desired, updated, ready, available)
-        return progress(False, message, desired, updated, ready, available)
-    raise ClusterError(f"cannot wait for the rollout of a {kind}; only {WORKLOAD_KINDS}")
-
-
-def _label_selector(selector: dict) -> str:
-    """A LabelSelector as the ``labelSelector`` query string."""
-    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
-        if op == "In":
-            parts.append(f"{key} in ({','.join(values)})")
-        elif op == "NotIn":
-            parts.append(f"{key} notin ({','.join(values)})")
-        elif op == "Exists":
-            parts.append(key)
-        elif op == "DoesNotExist":
-            parts.append(f"!{key}")
-    return ",".join(parts)
-
-
-def _list_pods(conn: ClusterConnection, namespace: str, selector: str) -> list[dict]:
-    listing = conn.request(
-        "GET",
-        f"/api/v1/namespaces/{namespace}/pods",
-        query=[("labelSelector", selector)] if selector else [],
-        what=f"listing pods in namespace {namespace!r}",
-    )
-    return listing.get("items", [])
-
-
-def _pod_failure(pod: dict) -> tuple[str, str, str] | None:
-    """(container, reason, message) of the first container that cannot run."""
-    status = pod.get("status", {})
-    statuses = (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or [])
-    for cstatus in statuses:
-        waiting = (cstatus.get("state") or {}).get("waiting") or {}
-        reason = waiting.get("reason", "")
-        if reason in PULL_FAILURES or reason in RUN_FAILURES:
-            return cstatus.get("name", ""), reason, waiting.get("message", "")
-    return None
-
-
-def _check_pods(conn: ClusterConnection, namespace: str, obj: dict) -> None:
-    """Raise :class:`RolloutFailed` when a pod of the current template cannot run."""
-    selector = _label_selector(obj.get("spec", {}).get("selector") or {})
-    if not selector:
-        return
-    template_images = {c["name"]: c.get("image") for c in _containers(obj)}
-    for pod in _list_pods(conn, namespace, selector):
-        pod_images = {c["name"]: c.get("image") for c in _containers({"spec": {"template": pod}})}
-        if pod_images != template_images:
-            continue
-        failure = _pod_failure(pod)
-        if failure is None:
-            continue
-        container, reason, message = failure
-        pod_name = pod["metadata"]["name"]
-        error = ImagePullFailed if reason in PULL_FAILURES else RolloutFailed
-        raise error(
-            f"{obj['kind']} {obj['metadata']['name']} in namespace {namespace!r} on "
-            f"{conn.server} failed: pod {pod_name} container {container} is {reason}"
-            + (f": {message}" if message else ""),
-            reason=reason,
-            pod=pod_name,
-            pod_message=message,
-        )
-
-
-def wait_for_rollout(
-    cluster: ClusterAccess,
-    namespace: str,
-    workloads: Iterable[tuple[str, str]],
-    *,
-    timeout: float,
-    on_progress: Callable[[RolloutProgress], None] | None = None,
-    poll_interval: float = 0.5,
-) -> list[RolloutProgress]:
-    """Wait until every (kind, name) has rolled out, as ``kubectl rollout status``.
-
-    Success: the new generation is observed and updated = ready = available =
-    desired. A pod of the new template in ImagePullBackOff, ErrImagePull,
-    ErrImageNeverPull or CrashLoopBackOff fails at once (:class:`ImagePullFailed`
-    or :class:`RolloutFailed` with the pod's message). :class:`RolloutTimeout`
-    at the deadline. ``on_progress`` gets each changed observation.
-    """
-    pending = list(dict.fromkeys(workloads))
-    deadline = time.monotonic() + timeout
-    last: dict[tuple[str, str], RolloutProgress] = {}
-    finished: list[RolloutProgress] = []
-    with connect(cluster) as conn:
-        while True:
-            for key in list(pending):
-                obj = _get_workload(conn, namespace, *key)
-                state = rollout_state(obj)
-                if state != last.get(key) and on_progress is not None:
-                    on_progress(state)
-                last[key] = state
-                if state.done:
-                    pending.remove(key)
-                    finished.append(state)
-                else:
-                    _check_pods(conn, namespace, obj)
-            if not pending:
-                return finished
-            if time.monotonic() >= deadline:
-                waiting = "; ".join(str(last[key]) for key in pending)
-                raise RolloutTimeout(
-                    f"rollout in namespace {namespace!r} on {conn.server} did not finish "
-                    f"within {timeout:g}s: {waiting}"
-                )
-            time.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
-
-
-# --- test jobs --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TestJobResult:
-    """How a test Job ended: ``passed``, ``failed`` or ``timeout``, with its logs."""
-
-    __test__ = False  # not a pytest test class
-
-    status: str
-    job_name: str
-    logs: str
-    message: str = ""
-
-    @property
-    def passed(self) -> bool:
-        return self.status == "passed"
-
-
-MAX_LOG_BYTES = 256 * 1024
-
-
-def run_test_job(
-    cluster: ClusterAccess,
-    namespace: str,
-    *,
-    image: str,
-    command: list[str] | None = None,
-    env: Mapping[str, str] | None = None,
-    timeout: float = 600,
-    name_prefix: str = "slipway-test",
-    on_progress: Callable[[str], None] | None = None,
-    poll_interval: float = 0.5,
-) -> TestJobResult:
-    """Run ``image`` once as a Job, wait for it, collect its logs, then delete it.
-
-    The Job has no retries (``backoffLimit: 0``). A pod whose image cannot be
-    pulled fails the test at once instead of waiting for the deadline.
-    """
-    name = f"{name_prefix}-{secrets.token_hex(4)}"
-    container: dict[str, Any] = {"name": "test", "image": image}
-    if command:
-        container["command"] = list(command)
-    if env:
-        container["env"] = [{"name": k, "value": str(v)} for k, v in env.items()]
-    job = {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": FIELD_MANAGER}},
-        "spec": {
-            "backoffLimit": 0,
-            "template": {
-                "metadata": {"labels": {"slipway.io/test-job": name}},
-                "spec": {"restartPolicy": "Never", "containers": [container]},
-            },
-        },
-    }
-    # The cluster stops a hung test on its own too, should this worker die.
-    job["spec"]["activeDeadlineSeconds"] = max(1, int(timeout)) + 60
-    jobs_path = f"/apis/batch/v1/namespaces/{namespace}/jobs"
-    what = f"Job {name!r} in namespace {namespace!r}"
-    with connect(cluster) as conn:
-        conn.request("POST", jobs_path, body=job, what=f"creating test {what}")
-        try:
-            status, message = _wait_for_job(
-                conn, namespace, name, timeout, on_progress, poll_interval
-            )
-            logs = _job_logs(conn, namespace, name)
-        finally:
-            _delete_job(conn, namespace, name)
-    return TestJobResult(status, name, logs, message)
-
-
-def _job_pods(conn: ClusterConnection, namespace: str, name: str) -> list[dict]:
-    return _list_pods(conn, namespace, f"slipway.io/test-job={name}")
-
-
-def _wait_for_job(
-    conn: ClusterConnection,
-    namespace: str,
-    name: str,
-    timeout: float,
-    on_progress: Callable[[str], None] | None,
-    poll_interval: float,
-) -> tuple[str, str]:
-    deadline = time.monotonic() + timeout
-    path = f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}"
-    last = ""
-    while True:
-        job = conn.request("GET", path, what=f"reading test Job {name!r}")
-        status = job.get("status", {})
-        conditions = {c.get("type"): c for c in status.get("conditions") or []}
-        failed_cond = conditions.get("Failed") or {}
-        if status.get("succeeded", 0) >= 1:
-            return "passed", "the test Job succeeded"
-        if status.get("failed", 0) >= 1 or failed_cond.get("status") == "True":
-            detail = failed_cond.get("message") or "its container exited with an error"
-            return "failed", f"the test Job failed: {detail}"
-        for pod in _job_pods(conn, namespace, name):
-            failure = _pod_failure(pod)
-            if failure and failure[1] in PULL_FAILURES:
-                container, reason, message = failure
-                return "failed", f"the test image cannot be pulled ({reason}): {message}"
-        summary = f"active={status.get('active', 0)}"
-        if on_progress is not None and summary != last:
-            on_progress(f"test Job {name}: {summary}")
-        last = summary
-        if time.monotonic() >= deadline:
-            return "timeout", f"the test Job did not finish within {timeout:g}s"
-        time.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
-
-
-def _job_logs(conn: ClusterConnection, namespace: str, name: str) -> str:
-    parts = []
-    for pod in _job_pods(conn, namespace, name):
-        pod_name = pod["metadata"]["name"]
-        try:
-            data = conn.request(
-                "GET",
-                f"/api/v1/namespaces/{namespace}/pods/{pod_name}/log",
-                query=[("limitBytes", str(MAX_LOG_BYTES))],
-                what=f"reading the logs of pod {pod_name!r}",
-                raw=True,
-            )
-        except ClusterError as exc:
-            data = f"(no logs: {exc})".encode()
-        parts.append(bytes(data).decode("utf-8", errors="replace"))
-    return "\n".join(parts)
-
-
-def _delete_job(conn: ClusterConnection, namespace: str, name: str) -> None:
-    """Delete the Job and its pods; a Job already gone is fine."""
-    body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
-    with contextlib.suppress(ClusterNotFound):
-        conn.request(
-            "DELETE",
-            f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}",
-            body=body,
-            what=f"deleting test Job {name!r}",
-        )
-    for pod in _job_pods(conn, namespace, name):
-        with contextlib.suppress(ClusterNotFound):
-            conn.request(
-                "DELETE",
-                f"/api/v1/namespaces/{namespace}/pods/{pod['metadata']['name']}",
-                what="deleting a test pod",
-            )

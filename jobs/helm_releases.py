@@ -203,7 +203,7 @@ def helm_upgrade(
     namespace if needed. With ``wait`` Helm waits for the resources to be ready
     and marks the revision failed at ``timeout``; a deploy job gets quicker and
     clearer failures (CrashLoopBackOff at once, with the pod's message) from
-    ``wait=False`` then :func:`jobs.cluster.wait_for_rollout` on ``.workloads``.
+    ``wait=False`` then :func:`jobs.rollouts.wait_for_rollout` on ``.workloads``.
     """
     import helm_python
 

@@ -23,8 +23,8 @@ from jobs.cluster import (
     apply_manifests,
     read_workloads,
     set_images,
-    wait_for_rollout,
 )
+from jobs.rollouts import wait_for_rollout
 
 #: Seconds between looks at a rollout.
 POLL_INTERVAL = 0.2

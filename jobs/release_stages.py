@@ -11,7 +11,8 @@ import shlex
 import requests
 
 from jobs.catalog import cluster_access
-from jobs.cluster import ClusterAccess, ClusterError, run_test_job
+from jobs.cluster import ClusterAccess, ClusterError
+from jobs.cluster_test_jobs import run_test_job
 from jobs.release_deploy import deploy_stage, helm_deploy_stage
 
 #: Seconds between looks at a rollout or a test Job.

@@ -11,7 +11,7 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from jobs import cluster
+from jobs import cluster, cluster_test_jobs, rollouts
 from sandbox.kube import server
 from sandbox.kube.config import SandboxConfig
 
@@ -191,9 +191,9 @@ def test_set_images_on_a_missing_workload_is_not_found(access, namespace):
 
 def test_rollout_success_reports_progress(access, namespace):
     cluster.apply_manifests(access, namespace, [deployment("ok", ("app", "r.example/ok:1"))])
-    seen: list[cluster.RolloutProgress] = []
+    seen: list[rollouts.RolloutProgress] = []
 
-    done = cluster.wait_for_rollout(
+    done = rollouts.wait_for_rollout(
         access, namespace, [("Deployment", "ok")], timeout=20, on_progress=seen.append
     )
 
@@ -205,10 +205,10 @@ def test_rollout_success_reports_progress(access, namespace):
 
 def test_image_update_rolls_out_the_new_generation(access, core, namespace):
     cluster.apply_manifests(access, namespace, [deployment("up", ("app", "r.example/up:1"))])
-    cluster.wait_for_rollout(access, namespace, [("Deployment", "up")], timeout=20)
+    rollouts.wait_for_rollout(access, namespace, [("Deployment", "up")], timeout=20)
 
     cluster.set_images(access, namespace, [("Deployment", "up")], {"app": "r.example/up:2"})
-    cluster.wait_for_rollout(access, namespace, [("Deployment", "up")], timeout=20)
+    rollouts.wait_for_rollout(access, namespace, [("Deployment", "up")], timeout=20)
 
     live = k8s.AppsV1Api(core).read_namespaced_deployment("up", namespace)
     assert live.status.observed_generation == live.metadata.generation
@@ -222,7 +222,7 @@ def test_crashloop_fails_within_five_seconds_with_the_pod_message(access, namesp
     started = time.monotonic()
 
     with pytest.raises(cluster.RolloutFailed) as info:
-        cluster.wait_for_rollout(access, namespace, [("Deployment", "boom")], timeout=60)
+        rollouts.wait_for_rollout(access, namespace, [("Deployment", "boom")], timeout=60)
 
     assert time.monotonic() - started < 5
     assert info.value.reason == "CrashLoopBackOff"
@@ -237,7 +237,7 @@ def test_image_pull_failure_is_reported_as_such(access, namespace):
     cluster.apply_manifests(access, namespace, [dep])
 
     with pytest.raises(cluster.ImagePullFailed) as info:
-        cluster.wait_for_rollout(access, namespace, [("Deployment", "nopull")], timeout=60)
+        rollouts.wait_for_rollout(access, namespace, [("Deployment", "nopull")], timeout=60)
 
     assert info.value.reason in ("ErrImagePull", "ImagePullBackOff")
     assert "doesnotexist" in str(info.value)
@@ -248,11 +248,11 @@ def test_rollout_times_out_at_the_deadline(access, namespace):
     cluster.apply_manifests(access, namespace, [dep])
 
     with pytest.raises(cluster.RolloutTimeout, match="Deployment slow"):
-        cluster.wait_for_rollout(access, namespace, [("Deployment", "slow")], timeout=0.1)
+        rollouts.wait_for_rollout(access, namespace, [("Deployment", "slow")], timeout=0.1)
 
 
 def test_test_job_passes_with_logs_and_is_deleted(access, core, namespace):
-    result = cluster.run_test_job(
+    result = cluster_test_jobs.run_test_job(
         access,
         namespace,
         image="r.example/tests:1",
@@ -269,7 +269,7 @@ def test_test_job_passes_with_logs_and_is_deleted(access, core, namespace):
 
 
 def test_test_job_that_fails_returns_failed_with_logs(access, namespace):
-    result = cluster.run_test_job(
+    result = cluster_test_jobs.run_test_job(
         access,
         namespace,
         image="r.example/tests:1",
@@ -343,12 +343,12 @@ def test_statefulset_and_daemonset_roll_out_and_fail(access, namespace):
     ]
     cluster.apply_manifests(access, namespace, objects)
     both = [("StatefulSet", "db"), ("DaemonSet", "agent")]
-    done = cluster.wait_for_rollout(access, namespace, both, timeout=20)
+    done = rollouts.wait_for_rollout(access, namespace, both, timeout=20)
     assert {(d.kind, d.done) for d in done} == {("StatefulSet", True), ("DaemonSet", True)}
 
     cluster.set_images(access, namespace, both, {"c": "r.example/crashloop-db:2"})
     with pytest.raises(cluster.RolloutFailed, match="CrashLoopBackOff"):
-        cluster.wait_for_rollout(access, namespace, both, timeout=20)
+        rollouts.wait_for_rollout(access, namespace, both, timeout=20)
 
 
 def test_apply_without_force_reports_the_other_field_manager(access, core, namespace):

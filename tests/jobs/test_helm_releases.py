@@ -11,7 +11,7 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from jobs import cluster, helm_releases
+from jobs import cluster, helm_releases, rollouts
 from sandbox.kube import server
 from sandbox.kube.config import SandboxConfig
 
@@ -62,13 +62,13 @@ def test_install_upgrade_history_rollback(access, core, chart_archive):
     assert (first.revision, first.status, first.chart_name) == (1, "deployed", "demo")
     assert first.workloads == [("Deployment", "shop-web")]
     assert _image(core, namespace, "shop-web") == "registry.example/demo/web:1.0"
-    cluster.wait_for_rollout(access, namespace, first.workloads, timeout=20)
+    rollouts.wait_for_rollout(access, namespace, first.workloads, timeout=20)
 
     second = helm_releases.helm_upgrade(
         access, namespace, "shop", chart_archive, _values("2.0"), timeout=60
     )
     assert (second.revision, second.status) == (2, "deployed")
-    cluster.wait_for_rollout(access, namespace, second.workloads, timeout=20)
+    rollouts.wait_for_rollout(access, namespace, second.workloads, timeout=20)
     assert _image(core, namespace, "shop-web") == "registry.example/demo/web:2.0"
 
     history = helm_releases.helm_history(access, namespace, "shop")
@@ -77,7 +77,7 @@ def test_install_upgrade_history_rollback(access, core, chart_archive):
 
     rolled = helm_releases.helm_rollback(access, namespace, "shop", 1)
     assert (rolled.revision, rolled.status) == (3, "deployed")
-    cluster.wait_for_rollout(access, namespace, rolled.workloads, timeout=20)
+    rollouts.wait_for_rollout(access, namespace, rolled.workloads, timeout=20)
     assert _image(core, namespace, "shop-web") == "registry.example/demo/web:1.0"
     workloads = cluster.read_workloads(access, namespace)
     assert workloads[0].containers[0].image == "registry.example/demo/web:1.0"

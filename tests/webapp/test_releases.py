@@ -15,6 +15,7 @@ from rq import Queue, SimpleWorker
 from sqlalchemy import select
 
 from jobs import cluster as kube
+from jobs.rollouts import wait_for_rollout
 from sandbox.images import push_demo_image
 from tests.webapp.conftest import PASSWORD_HASH
 from tests.webapp.test_jobs import run_queued_jobs
@@ -150,7 +151,7 @@ def deploy_v1(access, shop: Shop, images) -> None:
     """What runs before the release: every service at 1.0."""
     docs = "---\n".join(manifest(name, images[(name, "1.0")]) for name in SERVICES)
     kube.apply_manifests(access, shop.namespace, docs)
-    kube.wait_for_rollout(access, shop.namespace, [("Deployment", n) for n in SERVICES], timeout=20)
+    wait_for_rollout(access, shop.namespace, [("Deployment", n) for n in SERVICES], timeout=20)
 
 
 def live_images(access, namespace: str) -> dict[str, str]:
