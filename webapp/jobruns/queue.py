@@ -32,11 +32,13 @@ def enqueue(
     target=None,
     user: User | None = None,
     queue: str = "default",
+    delay: timedelta | None = None,
 ) -> JobRun:
     """Record a JobRun, then enqueue ``func(job_run_id, *args)`` under the same id.
 
     The row is committed before the job exists, so a worker never finds a job
     without its row. If Redis refuses, the row ends ``failed`` with the reason.
+    With ``delay``, RQ's scheduler starts the job later (``flask worker`` runs it).
     """
     run = JobRun(
         kind=kind,
@@ -49,16 +51,18 @@ def enqueue(
     )
     db.session.add(run)
     db.session.commit()
+    options = {
+        "job_id": run.rq_id,
+        "job_timeout": current_app.config["JOB_TIMEOUT"],
+        "result_ttl": 86400,
+        "failure_ttl": 7 * 86400,
+    }
     try:
-        get_queue(queue).enqueue(
-            func,
-            run.id,
-            *args,
-            job_id=run.rq_id,
-            job_timeout=current_app.config["JOB_TIMEOUT"],
-            result_ttl=86400,
-            failure_ttl=7 * 86400,
-        )
+        rq_queue = get_queue(queue)
+        if delay is None:
+            rq_queue.enqueue(func, run.id, *args, **options)
+        else:
+            rq_queue.enqueue_in(delay, func, run.id, *args, **options)
     except RedisError as exc:
         run.status = JobStatus.FAILED
         run.error = f"The job queue (Redis) is unreachable: {exc}. Start Redis and try again."
@@ -66,46 +70,3 @@ def enqueue(
         db.session.commit()
     return run
 
-
-def enqueue_in(
-    delay: timedelta,
-    func: Callable,
-    *args,
-    kind: str,
-    title: str,
-    target=None,
-    user: User | None = None,
-    queue: str = "default",
-) -> JobRun:
-    """Like :func:`enqueue`, but RQ's scheduler starts the job after ``delay``.
-
-    Needs a worker started with the scheduler (``flask worker`` is).
-    """
-    run = JobRun(
-        kind=kind,
-        title=title,
-        rq_id=uuid.uuid4().hex,
-        status=JobStatus.QUEUED,
-        target_type=target.__class__.__name__.lower() if target is not None else None,
-        target_id=getattr(target, "id", None),
-        created_by_id=getattr(user, "id", None),
-    )
-    db.session.add(run)
-    db.session.commit()
-    try:
-        get_queue(queue).enqueue_in(
-            delay,
-            func,
-            run.id,
-            *args,
-            job_id=run.rq_id,
-            job_timeout=current_app.config["JOB_TIMEOUT"],
-            result_ttl=86400,
-            failure_ttl=7 * 86400,
-        )
-    except RedisError as exc:
-        run.status = JobStatus.FAILED
-        run.error = f"The job queue (Redis) is unreachable: {exc}. Start Redis and try again."
-        run.ended_at = utcnow()
-        db.session.commit()
-    return run

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from jobs.releases import approval_timeout, run_release
 from webapp.audit.services import record
 from webapp.extensions import db
-from webapp.jobruns.queue import enqueue, enqueue_in
+from webapp.jobruns.queue import enqueue
 from webapp.models import (
     ApprovalDecision,
     Decision,
@@ -289,14 +289,14 @@ def schedule_approval_timeout(release: Release, stage: ReleaseStage) -> None:
 def enqueue_timeout(release: Release, stage: ReleaseStage) -> None:
     """Schedule ``approval_timeout`` for the stage's ``deadline_at`` (now if it has passed)."""
     delay = max(timedelta(0), stage.deadline_at - utcnow())
-    enqueue_in(
-        delay,
+    enqueue(
         approval_timeout,
         release.id,
         stage.id,
         kind=TIMEOUT_KIND,
         title=f"Approval timeout of release #{release.id}, stage {stage.name}",
         target=release,
+        delay=delay,
     )
 
 
