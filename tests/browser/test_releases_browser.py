@@ -11,6 +11,7 @@ from sqlalchemy import select
 from jobs import cluster as kube
 from sandbox.images import push_demo_image
 from tests.browser.conftest import sign_in
+from tests.webapp.samples import DEPLOYMENT_TEMPLATE
 from webapp.extensions import db
 from webapp.models import (
     Cluster,
@@ -29,20 +30,6 @@ from webapp.models import (
 
 pytestmark = pytest.mark.browser
 
-TEMPLATE = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {name}}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      containers:
-        - {{name: {name}, image: "{image}"}}
-"""
-
 
 def _setup(app, sandbox_cluster, registry) -> tuple[int, str, dict[str, str]]:
     """A shop whose cart runs 1.0, a version 2.0, and a deploy -> approval workflow."""
@@ -53,13 +40,18 @@ def _setup(app, sandbox_cluster, registry) -> tuple[int, str, dict[str, str]]:
         push_demo_image(registry.address, "browser/cart", tag, layer_sizes=(256,))
         images[tag] = f"{registry.address}/browser/cart:{tag}"
     kube.apply_manifests(
-        access, namespace, TEMPLATE.format(name="cart", image=images["1.0"]), create_namespace=True
+        access,
+        namespace,
+        DEPLOYMENT_TEMPLATE.format(name="cart", image=images["1.0"]),
+        create_namespace=True,
     )
     with app.app_context():
         cluster = Cluster(name="sandbox", kubeconfig=sandbox_cluster.kubeconfig_text())
         project = Project(key="shop", name="Shop", kind=ProjectKind.K8S_YAML)
         service = Service(
-            project=project, name="cart", yaml_template=TEMPLATE.format(name="cart", image="x")
+            project=project,
+            name="cart",
+            yaml_template=DEPLOYMENT_TEMPLATE.format(name="cart", image="x"),
         )
         env = Environment(
             project=project, name="prod", namespace=namespace, cluster=cluster, production=True
@@ -67,7 +59,9 @@ def _setup(app, sandbox_cluster, registry) -> tuple[int, str, dict[str, str]]:
         version = Version(project=project, name="v2.0", status=VersionStatus.SUCCESS)
         version.services.append(
             VersionService(
-                service=service, name="cart", yaml=TEMPLATE.format(name="cart", image=images["2.0"])
+                service=service,
+                name="cart",
+                yaml=DEPLOYMENT_TEMPLATE.format(name="cart", image=images["2.0"]),
             )
         )
         approver = db.session.scalar(select(User).where(User.username == "release2"))

@@ -53,3 +53,18 @@ metadata:
 spec:
   ports: [{port: 80}]
 """
+
+# One Deployment named {name} running {image}; fill with str.format.
+DEPLOYMENT_TEMPLATE = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers:
+        - {{name: {name}, image: "{image}"}}
+"""

@@ -10,23 +10,10 @@ from sqlalchemy import select
 
 from jobs import cluster as kube
 from sandbox.charts import build_chart_archive
+from tests.webapp.samples import DEPLOYMENT_TEMPLATE
 from tests.webapp.test_jobs import run_queued_jobs
 from webapp.extensions import db
 from webapp.models import Cluster, Environment, JobRun, Project, ProjectKind, Service
-
-TEMPLATE = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {name}}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      containers:
-        - {{name: {name}, image: "registry.example.com/shop/{name}:1.0"}}
-"""
 
 
 @pytest.fixture
@@ -94,7 +81,11 @@ def _environment(app, sandbox_cluster, namespace, kind: ProjectKind, services) -
         cluster = Cluster(name=f"c-{namespace}", kubeconfig=sandbox_cluster.kubeconfig_text())
         project = Project(key=f"p-{namespace}", name="P", kind=kind)
         for name in services:
-            template = TEMPLATE.format(name=name) if kind is ProjectKind.K8S_YAML else None
+            template = (
+                DEPLOYMENT_TEMPLATE.format(name=name, image=f"registry.example.com/shop/{name}:1.0")
+                if kind is ProjectKind.K8S_YAML
+                else None
+            )
             db.session.add(Service(project=project, name=name, yaml_template=template))
         env = Environment(project=project, name="test", namespace=namespace, cluster=cluster)
         db.session.add(env)
@@ -106,7 +97,9 @@ def test_sync_records_the_images_running_in_the_namespace(
     app, client, auth, sandbox_cluster, access, namespace
 ):
     env_id = _environment(app, sandbox_cluster, namespace, ProjectKind.K8S_YAML, ["cart", "web"])
-    live = yaml.safe_load(TEMPLATE.format(name="cart"))
+    live = yaml.safe_load(
+        DEPLOYMENT_TEMPLATE.format(name="cart", image="registry.example.com/shop/cart:1.0")
+    )
     live["spec"]["template"]["spec"]["containers"][0]["image"] = (
         "registry.example.com/shop/cart:7.7"
     )

@@ -18,6 +18,7 @@ from jobs import cluster as kube
 from jobs.rollouts import wait_for_rollout
 from sandbox.images import push_demo_image
 from tests.webapp.conftest import PASSWORD_HASH
+from tests.webapp.samples import DEPLOYMENT_TEMPLATE
 from tests.webapp.test_jobs import run_queued_jobs
 from webapp.extensions import db
 from webapp.models import (
@@ -46,19 +47,6 @@ from webapp.models import (
 
 pytestmark = pytest.mark.timeout(120)
 
-TEMPLATE = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {name}}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      containers:
-        - {{name: {name}, image: "{image}"}}
-"""
 SERVICES = {"cart": 1, "web": 1, "api": 2}  # name -> startup order group
 
 
@@ -91,7 +79,7 @@ class Shop:
 
 
 def manifest(name: str, image: str) -> str:
-    return TEMPLATE.format(name=name, image=image)
+    return DEPLOYMENT_TEMPLATE.format(name=name, image=image)
 
 
 def add_version(app, project_id: int, name: str, images: dict[str, str]) -> int:
