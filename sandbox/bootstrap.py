@@ -3,7 +3,7 @@
 Run with the system ``python3`` (standard library only)::
 
     python3 sandbox/bootstrap.py run     # redis-server, docker-registry, .venv
-    python3 sandbox/bootstrap.py test    # the above + docker.io, chromium, skopeo, postgresql, kubectl
+    python3 sandbox/bootstrap.py test    # + docker.io, chromium, skopeo, postgresql, kubectl
 
 Debian packages are installed only when their program is missing, with
 ``apt-get install -y --no-install-recommends`` (apt's output goes to

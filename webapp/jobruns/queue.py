@@ -69,4 +69,3 @@ def enqueue(
         run.ended_at = utcnow()
         db.session.commit()
     return run
-
