@@ -333,3 +333,33 @@ def test_environment_and_project_used_by_workflows_and_versions_are_kept(app, ad
     assert "version 1.0.0" in text(response) and "workflow to-dev" in text(response)
     with app.app_context():
         assert db.session.get(Environment, ids.environment_id) is not None
+
+
+def test_service_page_queries_do_not_grow_with_environments(app, admin):
+    from sqlalchemy import event
+
+    from webapp.catalog.state import record_deployed
+    from webapp.models import Environment
+
+    ids = make_catalog(app)
+    statements: list[str] = []
+
+    def count_queries() -> int:
+        db.session.remove()  # the request shares this app context: start from an empty session
+        statements.clear()
+        assert admin.get(f"/catalog/services/{ids.service_id}").status_code == 200
+        return len(statements)
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        count_queries()  # warm up: the signed-in user stays cached in this app context
+        one_environment = count_queries()
+        service = db.session.get(Service, ids.service_id)
+        for name in ("qa", "stage", "perf"):
+            env = Environment(project_id=ids.project_id, name=name, namespace=f"shop-{name}")
+            db.session.add(env)
+            record_deployed(env, service, {"cart": f"registry.example.com/shop/cart:{name}"})
+        db.session.commit()
+        page = admin.get(f"/catalog/services/{ids.service_id}").get_data(as_text=True)
+        assert "cart:perf" in page
+        assert count_queries() == one_environment

@@ -3,6 +3,7 @@
 from flask import Response, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from jobs.helm_values import ValuesError, detect_image_paths, format_image_paths, parse_values
 from jobs.service_charts import pull_service_chart
@@ -66,7 +67,11 @@ def _start_chart_pull(form, item: Service) -> None:
 def service(service_id: int):
     item = get_or_404(Service, service_id, "service")
     deployed = db.session.scalars(
-        select(EnvironmentService).where(EnvironmentService.service_id == item.id)
+        select(EnvironmentService)
+        .where(EnvironmentService.service_id == item.id)
+        .options(
+            selectinload(EnvironmentService.environment), selectinload(EnvironmentService.images)
+        )
     ).all()
     image_paths = None
     if item.project.kind is ProjectKind.HELM:
