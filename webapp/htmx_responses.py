@@ -16,3 +16,10 @@ def fragment(template: str, status: int = 200, **context):
     response = make_response(render_template(template, **context), status)
     response.headers["Vary"] = "HX-Request"
     return response
+
+
+def unchanged():
+    """An empty 204: htmx keeps what it shows (and a poll goes on)."""
+    response = make_response("", 204)
+    response.headers["Vary"] = "HX-Request"
+    return response

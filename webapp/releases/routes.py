@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -11,7 +11,7 @@ from wtforms.fields.choices import SelectChoice
 from webapp.auth.access import roles_required
 from webapp.catalog.common import get_or_404, render_form
 from webapp.extensions import db
-from webapp.htmx_responses import fragment
+from webapp.htmx_responses import fragment, unchanged
 from webapp.jobruns.routes import STOP_POLLING
 from webapp.models import (
     Environment,
@@ -175,9 +175,7 @@ def timeline(release_id: int):
     """
     seen = request.args.get("seen")
     if seen and seen == queries.timeline_stamp(release_id):
-        response = make_response("", 204)
-        response.headers["Vary"] = "HX-Request"
-        return response
+        return unchanged()
     release = get_release(release_id, page=False)
     code = STOP_POLLING if release.status.finished else 200
     return fragment("partials/releases/timeline.html", code, **_timeline_context(release))
