@@ -34,8 +34,8 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jobs.docker_engine import copy_image_with_docker  # noqa: E402
-from jobs.registry import copy_image  # noqa: E402
+from jobs.oci.docker_engine import copy_image_with_docker  # noqa: E402
+from jobs.oci.registry import copy_image  # noqa: E402
 from sandbox import services  # noqa: E402
 from sandbox.images import push_demo_image  # noqa: E402
 

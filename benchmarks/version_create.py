@@ -9,7 +9,7 @@ service (sizes spread evenly from ``--min-mib`` to ``--max-mib`` of random
 data), then, for each of ``--rounds`` rounds, into two fresh target registries
 (the two ways take turns, so machine noise hits both), measures:
 
-- engine: ``jobs.registry.copy_image`` alone, for the same images, with the same
+- engine: ``jobs.oci.registry.copy_image`` alone, for the same images, with the same
   concurrency the job uses (4 images at a time), each followed by the same
   ``resolve`` check of the target, into a fresh registry;
 - slipway: the web app (in-process test client, signed in as a test engineer)
@@ -40,7 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jobs.registry import copy_image, resolve  # noqa: E402
+from jobs.oci.registry import copy_image, resolve  # noqa: E402
 from jobs.versions import MAX_PARALLEL_IMAGES  # noqa: E402
 from sandbox import services  # noqa: E402
 from sandbox.images import push_demo_image  # noqa: E402

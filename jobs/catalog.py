@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from jobs.kube.cluster import server_version
+from jobs.oci.registry import check_registry
 from jobs.runtime import job_run
+from webapp.extensions import db
+from webapp.models import Cluster, Registry
+from webapp.models.base import utcnow
 
 
 @job_run
 def test_registry_connection(job_run_id: int, registry_id: int) -> str:
     """A real authenticated ``GET /v2/`` against the registry."""
-    from jobs.registry import check_registry
-    from webapp.extensions import db
-    from webapp.models import Registry
 
     registry = db.session.get(Registry, registry_id)
     if registry is None:
@@ -27,23 +29,12 @@ def test_registry_connection(job_run_id: int, registry_id: int) -> str:
 @job_run
 def test_cluster_connection(job_run_id: int, cluster_id: int) -> str:
     """Ask the cluster's API server for its version and remember it."""
-    from jobs.cluster import server_version
-    from webapp.extensions import db
-    from webapp.models import Cluster
-    from webapp.models.base import utcnow
 
     cluster = db.session.get(Cluster, cluster_id)
     if cluster is None:
         raise LookupError("the cluster was deleted")
-    version = server_version(cluster_access(cluster))
+    version = server_version(cluster.access())
     cluster.server_version = version
     cluster.checked_at = utcnow()
     db.session.commit()
     return f"Connected: Kubernetes {version}"
-
-
-def cluster_access(cluster):
-    """The cluster module's view of a Cluster row (kubeconfig decrypted here, in the job)."""
-    from jobs.cluster import ClusterAccess
-
-    return ClusterAccess(kubeconfig=cluster.kubeconfig, in_cluster=cluster.in_cluster)

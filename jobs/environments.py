@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import yaml
 
-from jobs.catalog import cluster_access
+from jobs.helm.releases import helm_status
+from jobs.kube.access import ClusterNotFound
+from jobs.kube.cluster import read_workloads
 from jobs.runtime import job_run
+from webapp.catalog.state import forget_deployed, record_deployed
+from webapp.catalog.validation import workload_containers
+from webapp.extensions import db
+from webapp.models import Environment, ProjectKind
+from webapp.models.base import utcnow
 
 
 @job_run
 def sync_environment(job_run_id: int, environment_id: int) -> str:
     """Record each service's live images (and, for Helm, chart version and values)."""
-    from jobs.cluster import read_workloads
-    from webapp.catalog.state import forget_deployed, record_deployed
-    from webapp.extensions import db
-    from webapp.models import Environment, ProjectKind
-    from webapp.models.base import utcnow
 
     env = db.session.get(Environment, environment_id)
     if env is None:
         raise LookupError("the environment was deleted")
     if env.cluster is None:
         raise ValueError(f"environment {env.name} has no cluster: attach one first")
-    access = cluster_access(env.cluster)
+    access = env.cluster.access()
     live = {(w.kind, w.name): w for w in read_workloads(access, env.namespace)}
     found, missing = [], []
     for service in env.project.services:
@@ -48,7 +50,6 @@ def sync_environment(job_run_id: int, environment_id: int) -> str:
 
 def _template_workloads(template: str | None) -> list[tuple[str, str]]:
     """(kind, name) of the workloads a K8s YAML service's template defines."""
-    from webapp.catalog.validation import workload_containers
 
     documents = [doc for doc in yaml.safe_load_all(template or "") if isinstance(doc, dict)]
     return sorted({(kind, name) for kind, name, _, _ in workload_containers(documents)})
@@ -56,8 +57,6 @@ def _template_workloads(template: str | None) -> list[tuple[str, str]]:
 
 def _helm_release(access, namespace: str, release: str):
     """The release's workloads and (chart version, values YAML); nothing when not installed."""
-    from jobs.cluster import ClusterNotFound
-    from jobs.helm_releases import helm_status
 
     try:
         status = helm_status(access, namespace, release)

@@ -14,17 +14,17 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import groupby
 
 import yaml
+from flask import current_app
 
-from jobs.cluster import (
-    WORKLOAD_KINDS,
-    ClusterAccess,
-    ClusterError,
-    ClusterNotFound,
-    apply_manifests,
-    read_workloads,
-    set_images,
-)
-from jobs.rollouts import wait_for_rollout
+from jobs.helm.releases import helm_status, helm_upgrade
+from jobs.kube.access import ClusterAccess, ClusterError, ClusterNotFound
+from jobs.kube.cluster import WORKLOAD_KINDS, apply_manifests, read_workloads, set_images
+from jobs.kube.rollouts import wait_for_rollout
+from webapp.catalog.state import record_deployed
+from webapp.catalog.validation import workload_containers
+from webapp.extensions import db
+from webapp.models import ReleaseService, ServiceStatus, StageStatus
+from webapp.models.base import utcnow
 
 #: Seconds between looks at a rollout.
 POLL_INTERVAL = 0.2
@@ -39,7 +39,6 @@ DeployOne = Callable[[object, int], None]
 
 def manifest_workloads(text: str) -> tuple[list[tuple[str, str]], dict[str, str]]:
     """(kind, name) of the workloads a service's YAML defines, and container -> image."""
-    from webapp.catalog.validation import workload_containers
 
     documents = [doc for doc in yaml.safe_load_all(text or "") if isinstance(doc, dict)]
     workloads, images = [], {}
@@ -56,10 +55,6 @@ def deploy_in_groups(release, stage, deploy_one: DeployOne, record: Callable) ->
     Between groups the release's cancel flag is honoured. After each group
     ``record(passed_rows)`` stores what now runs. The (StageStatus, message).
     """
-    from flask import current_app
-
-    from webapp.extensions import db
-    from webapp.models import ServiceStatus, StageStatus
 
     app = current_app._get_current_object()
     deployed = skipped = 0
@@ -95,9 +90,6 @@ def deploy_in_groups(release, stage, deploy_one: DeployOne, record: Callable) ->
 
 def _run_service(app, row_id: int, work: Callable) -> None:
     """Mark the row running, run ``work(row) -> message``, land the outcome on the row."""
-    from webapp.extensions import db
-    from webapp.models import ReleaseService, ServiceStatus
-    from webapp.models.base import utcnow
 
     with app.app_context():
         row = db.session.get(ReleaseService, row_id)
@@ -119,7 +111,6 @@ def _run_service(app, row_id: int, work: Callable) -> None:
 
 
 def _progress(row):
-    from webapp.extensions import db
 
     def report(observed) -> None:
         row.message = str(observed)
@@ -144,8 +135,6 @@ def _live_images(live: dict, workloads) -> dict[str, str]:
 
 def deploy_stage(release, stage, access: ClusterAccess) -> tuple:
     """Images only (``set_images`` on the YAML's workloads) or the whole YAML (apply)."""
-    from webapp.extensions import db
-    from webapp.models import ReleaseService, ServiceStatus
 
     settings = stage.settings or {}
     namespace = release.environment.namespace
@@ -190,7 +179,6 @@ def deploy_stage(release, stage, access: ClusterAccess) -> tuple:
         return "rolled out: " + ", ".join(f"{kind} {name}" for kind, name in workloads)
 
     def record(rows) -> None:
-        from webapp.catalog.state import record_deployed
 
         live = _live_workloads(access, namespace)
         for row in rows:
@@ -211,7 +199,6 @@ def deploy_stage(release, stage, access: ClusterAccess) -> tuple:
 
 
 def _installed_releases(access: ClusterAccess, namespace: str, names: list[str]) -> set[str]:
-    from jobs.helm_releases import helm_status
 
     found = set()
     for name in names:
@@ -226,8 +213,6 @@ def _installed_releases(access: ClusterAccess, namespace: str, names: list[str])
 
 def helm_deploy_stage(release, stage, access: ClusterAccess) -> tuple:
     """``helm upgrade --install`` each service's release to the version's chart and values."""
-    from webapp.extensions import db
-    from webapp.models import ReleaseService, ServiceStatus
 
     settings = stage.settings or {}
     namespace = release.environment.namespace
@@ -255,7 +240,6 @@ def helm_deploy_stage(release, stage, access: ClusterAccess) -> tuple:
     installed: dict[int, object] = {}
 
     def work(row) -> str:
-        from jobs.helm_releases import helm_upgrade
 
         item = row.version_service
         values = yaml.safe_load(item.values_yaml or "") or {}
@@ -284,7 +268,6 @@ def helm_deploy_stage(release, stage, access: ClusterAccess) -> tuple:
         return f"revision {result.revision}: {result.chart_name} {result.chart_version} rolled out"
 
     def record(rows) -> None:
-        from webapp.catalog.state import record_deployed
 
         live = _live_workloads(access, namespace)
         for row in rows:

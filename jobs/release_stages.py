@@ -10,10 +10,12 @@ import shlex
 
 import requests
 
-from jobs.catalog import cluster_access
-from jobs.cluster import ClusterAccess, ClusterError
-from jobs.cluster_test_jobs import run_test_job
+from jobs.kube.access import ClusterAccess, ClusterError
+from jobs.kube.test_jobs import run_test_job
 from jobs.release_deploy import deploy_stage, helm_deploy_stage
+from webapp.extensions import db
+from webapp.models import ReleaseStatus, StageKind, StageStatus
+from webapp.releases.services import schedule_approval_timeout
 
 #: Seconds between looks at a rollout or a test Job.
 POLL_INTERVAL = 0.2
@@ -21,8 +23,6 @@ POLL_INTERVAL = 0.2
 
 def run_stage(release, stage):
     """Run ``stage`` of ``release``; its final (or waiting) ``StageStatus``."""
-    from webapp.extensions import db
-    from webapp.models import StageKind, StageStatus
 
     if stage.kind is StageKind.APPROVAL:
         return _wait_for_approval(release, stage)
@@ -38,7 +38,7 @@ def run_stage(release, stage):
         stage.end(StageStatus.FAILED, f"Environment {env.name} has no cluster attached.")
         db.session.commit()
         return stage.status
-    access = cluster_access(env.cluster) if env.cluster is not None else None
+    access = env.cluster.access() if env.cluster is not None else None
     try:
         if stage.kind is StageKind.DEPLOY:
             status, message = deploy_stage(release, stage, access)
@@ -60,9 +60,6 @@ def run_stage(release, stage):
 
 
 def _wait_for_approval(release, stage):
-    from webapp.extensions import db
-    from webapp.models import ReleaseStatus, StageStatus
-    from webapp.releases.services import schedule_approval_timeout
 
     if stage.status is StageStatus.WAITING_APPROVAL:  # resumed by the reaper: still waiting
         return stage.status
@@ -81,8 +78,6 @@ def _wait_for_approval(release, stage):
 
 def run_test_stage(release, stage, access: ClusterAccess | None):
     """A Kubernetes Job in the target namespace, or HTTP checks; passes or fails."""
-    from webapp.extensions import db
-    from webapp.models import StageStatus
 
     settings = stage.settings or {}
     timeout = float(settings.get("timeout_seconds") or 600)
@@ -113,8 +108,6 @@ def run_test_stage(release, stage, access: ClusterAccess | None):
 
 
 def _http_checks(stage, checks: list[dict], timeout: float):
-    from webapp.extensions import db
-    from webapp.models import StageStatus
 
     failures = []
     for check in checks:

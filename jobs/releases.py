@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from jobs.release_stages import run_stage
 from jobs.runtime import job_run
+from webapp.extensions import db
+from webapp.models import Release, ReleaseStage, ReleaseStatus, StageStatus
+from webapp.models import ReleaseStatus as Status
+from webapp.releases.services import expire_approval, finish, lock_holders, newer_executor
 
 
 @job_run
 def run_release(job_run_id: int, release_id: int) -> str:
     """Run the release from its first stage that has not passed."""
-    from webapp.extensions import db
-    from webapp.models import Release, ReleaseStatus
-    from webapp.releases.services import lock_holders, newer_executor
 
     release = db.session.get(Release, release_id)
     if release is None:
@@ -43,9 +44,6 @@ def run_release(job_run_id: int, release_id: int) -> str:
 
 
 def _run_stages(release, job_run_id: int) -> str:
-    from webapp.extensions import db
-    from webapp.models import ReleaseStatus, StageStatus
-    from webapp.releases.services import finish, newer_executor
 
     for stage in release.stages:
         if stage.status.done:
@@ -76,10 +74,6 @@ def _run_stages(release, job_run_id: int) -> str:
 
 def _fail_unexpectedly(release_id: int, exc: Exception) -> None:
     """Land an unexpected error on the release's rows before RQ records it."""
-    from webapp.extensions import db
-    from webapp.models import Release, StageStatus
-    from webapp.models import ReleaseStatus as Status
-    from webapp.releases.services import finish
 
     release = db.session.get(Release, release_id)
     if release is None or release.status.finished:
@@ -95,9 +89,6 @@ def _fail_unexpectedly(release_id: int, exc: Exception) -> None:
 @job_run
 def approval_timeout(job_run_id: int, release_id: int, stage_id: int) -> str:
     """At an approval stage's deadline: end the release ``timeout`` if still undecided."""
-    from webapp.extensions import db
-    from webapp.models import Release, ReleaseStage
-    from webapp.releases.services import expire_approval
 
     release = db.session.get(Release, release_id)
     stage = db.session.get(ReleaseStage, stage_id)

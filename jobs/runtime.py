@@ -6,10 +6,24 @@ import functools
 import os
 import socket
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from flask import Flask, current_app, has_app_context
 
+from webapp import create_app
+from webapp.extensions import db
+from webapp.models import JobRun, JobStatus
+from webapp.models.base import utcnow
+
 _app: Flask | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A job's result: a short text for people and data for the pages that read it."""
+
+    message: str
+    data: dict = field(default_factory=dict)
 
 
 def _ensure_app_context():
@@ -18,17 +32,15 @@ def _ensure_app_context():
     if has_app_context():
         return None
     if _app is None:
-        from webapp import create_app
-
         _app = create_app()
     return _app.app_context()
 
 
-def job_run(func: Callable[..., str | None]) -> Callable[..., str | None]:
+def job_run(func: Callable[..., str | Outcome | None]) -> Callable[..., str | None]:
     """Wrap ``func(job_run_id, ...)``: mark the run running, then succeeded or failed.
 
-    ``func`` returns a short result text for the UI. An exception marks the run
-    failed with its message and is re-raised so RQ records it too.
+    ``func`` returns a short result text for the UI (or an :class:`Outcome`). An
+    exception marks the run failed with its message and is re-raised so RQ records it too.
     """
 
     @functools.wraps(func)
@@ -46,10 +58,6 @@ def job_run(func: Callable[..., str | None]) -> Callable[..., str | None]:
 
 
 def _run(func, job_run_id, *args, **kwargs):
-    from webapp.extensions import db
-    from webapp.models import JobRun, JobStatus
-    from webapp.models.base import utcnow
-
     # A forked work-horse must not reuse the parent's pooled connections.
     db.session.remove()
     db.engine.dispose(close=False)
@@ -74,7 +82,10 @@ def _run(func, job_run_id, *args, **kwargs):
         raise
     run = db.session.get(JobRun, job_run_id)
     run.status = JobStatus.SUCCEEDED
-    run.result = result
+    if isinstance(result, Outcome):
+        run.result, run.data = result.message, result.data
+    else:
+        run.result = result
     run.ended_at = utcnow()
     db.session.commit()
-    return result
+    return run.result

@@ -6,38 +6,19 @@ reference's host, read here in the job, never passed in job arguments.
 
 from __future__ import annotations
 
+from flask import current_app
+from sqlalchemy import select
+
+from jobs.helm.charts import inspect_chart_archive
+from jobs.helm.repository import parse_chart_reference, pull_chart
 from jobs.runtime import job_run
-
-
-def parse_chart_reference(reference: str) -> tuple[str, str, str]:
-    """``oci://host[:port]/path/name:version`` -> (host, repository path with name, version).
-
-    Raises ``ValueError`` with a message a person can act on.
-    """
-    from jobs.charts import is_semver
-
-    text = reference.strip()
-    if not text.startswith("oci://"):
-        raise ValueError("Write the chart as oci://host[:port]/path/name:version.")
-    chart, colon, version = text.removeprefix("oci://").rpartition(":")
-    host, _, path = chart.partition("/")
-    if not colon or not host or not path or "/" in version or any(c.isspace() for c in text):
-        raise ValueError("Write the chart as oci://host[:port]/path/name:version.")
-    if not is_semver(version.replace("_", "+")):
-        raise ValueError(f"The chart version {version!r} is not a SemVer 2 version.")
-    return host, path, version
+from webapp.extensions import db
+from webapp.models import Registry, Service
 
 
 @job_run
 def pull_service_chart(job_run_id: int, service_id: int, reference: str) -> str:
     """Pull the chart, check it like an upload, and store it on the service."""
-    from flask import current_app
-    from sqlalchemy import select
-
-    from jobs.chart_push import pull_chart
-    from jobs.charts import inspect_chart_archive
-    from webapp.extensions import db
-    from webapp.models import Registry, Service
 
     host, _, _ = parse_chart_reference(reference)
     service = db.session.get(Service, service_id)

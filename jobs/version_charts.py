@@ -7,16 +7,21 @@ passed in job arguments.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
-from jobs.runtime import job_run
+from flask import current_app
+
+from jobs.helm.charts import ChartLintError, next_chart_version, package_chart
+from jobs.helm.repository import ChartRepositoryError, chart_versions, push_chart
+from jobs.helm.values import parse_values
+from jobs.runtime import Outcome, job_run
+from webapp.extensions import db
+from webapp.models import Registry
+from webapp.models.versions import ChartStatus
 
 DEFAULT_MAX_CHART_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_VALUES_BYTES = 512 * 1024
-NO_VERSION = "(none)"
-_NEWEST_RE = re.compile(r"([A-Za-z0-9._-]+)=([0-9A-Za-z.+_-]+|\(none\))")
 
 
 def build_charts(version: Any) -> list[Any]:
@@ -25,8 +30,6 @@ def build_charts(version: Any) -> list[Any]:
     Each service's row is committed as it moves (packaging, done or failed), so
     the progress panel shows it and a retry redoes only the failed ones.
     """
-    from webapp.extensions import db
-    from webapp.models.versions import ChartStatus
 
     todo = [s for s in version.charts if s.chart_status != ChartStatus.DONE]
     if not todo:
@@ -51,11 +54,6 @@ def build_charts(version: Any) -> list[Any]:
 
 
 def _build_one(version: Any, service: Any, registry: Any) -> None:
-    from flask import current_app
-
-    from jobs.chart_push import ChartRepositoryError, chart_versions, push_chart
-    from jobs.charts import next_chart_version, package_chart
-    from jobs.helm_values import parse_values
 
     source = service.service
     if source is None or not source.chart_archive:
@@ -103,7 +101,6 @@ def _build_one(version: Any, service: Any, registry: Any) -> None:
 
 
 def _message(exc: Exception) -> str:
-    from jobs.charts import ChartLintError
 
     if isinstance(exc, ChartLintError):
         return "Helm lint failed: " + "; ".join(exc.messages)
@@ -119,7 +116,6 @@ def charts_summary(version: Any, failed: list[Any]) -> str:
 
 def fail_unfinished_charts(version: Any, message: str) -> None:
     """Mark charts still queued or packaging as failed with ``message`` (no commit)."""
-    from webapp.models.versions import ChartStatus
 
     for service in version.charts:
         if service.chart_status in (ChartStatus.QUEUED, ChartStatus.PACKAGING):
@@ -130,20 +126,16 @@ def fail_unfinished_charts(version: Any, message: str) -> None:
 @job_run
 def look_up_chart_versions(
     job_run_id: int, registry_id: int, repository: str, chart_names: list[str]
-) -> str:
-    """The newest version of each chart in the repository, as ``name=version`` pairs.
+) -> Outcome:
+    """The newest version of each chart in the repository (``None`` for a new chart).
 
-    The form shows them as "last version" with the suggested next one;
-    ``newest_versions`` reads the result back.
+    The form shows them as "last version" with the suggested next one; it reads
+    ``JobRun.data["newest"]``.
     """
-    from jobs.chart_push import chart_versions
-    from webapp.extensions import db
-    from webapp.models import Registry
-
     registry = db.session.get(Registry, registry_id)
     if registry is None:
         raise LookupError("the chart repository was deleted from the catalog")
-    pairs = []
+    newest: dict[str, str | None] = {}
     for name in chart_names:
         versions = chart_versions(
             repository,
@@ -152,13 +144,6 @@ def look_up_chart_versions(
             password=registry.password or None,
             plain_http=bool(registry.plain_http),
         )
-        pairs.append(f"{name}={versions[0] if versions else NO_VERSION}")
-    return f"Newest in oci://{repository}: " + ", ".join(pairs)
-
-
-def newest_versions(result: str | None) -> dict[str, str | None]:
-    """Read ``look_up_chart_versions``'s result: chart name -> newest version (None if new)."""
-    return {
-        name: None if version == NO_VERSION else version
-        for name, version in _NEWEST_RE.findall((result or "").partition(": ")[2])
-    }
+        newest[name] = versions[0] if versions else None
+    pairs = ", ".join(f"{name}={version or '(none)'}" for name, version in newest.items())
+    return Outcome(f"Newest in oci://{repository}: {pairs}", {"newest": newest})

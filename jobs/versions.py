@@ -8,9 +8,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from jobs.registry import Credentials, ImageRef, copy_image, resolve
+from sqlalchemy import select
+
+from jobs.oci.registry import Credentials, ImageRef, copy_image, resolve
 from jobs.runtime import job_run
 from jobs.version_charts import build_charts, charts_summary, fail_unfinished_charts
+from webapp.extensions import db
+from webapp.models import ImageStatus, Registry, Version, VersionStatus
+from webapp.models.base import utcnow
 
 MAX_PARALLEL_IMAGES = 4
 PROGRESS_EVERY = 0.5  # seconds between progress writes (SQLite friendly)
@@ -44,8 +49,6 @@ class CopyTask:
 @job_run
 def create_version_images(job_run_id: int, version_id: int) -> str:
     """Copy every pushed image not yet done; end the version ``success`` or ``failed``."""
-    from webapp.extensions import db
-    from webapp.models import ImageStatus, Version, VersionStatus
 
     version = db.session.get(Version, version_id)
     if version is None or version.deleted_at is not None:
@@ -90,8 +93,6 @@ def create_version_images(job_run_id: int, version_id: int) -> str:
 
 def _copy_all(version, images) -> None:
     """Copy concurrently; worker threads only report, this thread writes the rows."""
-    from webapp.extensions import db
-    from webapp.models import ImageStatus
 
     if version.target_registry is None:
         raise LookupError("the target registry was deleted from the catalog")
@@ -140,8 +141,6 @@ def _copy_all(version, images) -> None:
 
 
 def _apply(image, event: tuple) -> None:
-    from webapp.models import ImageStatus
-    from webapp.models.base import utcnow
 
     kind = event[0]
     if kind == "start":
@@ -230,10 +229,6 @@ def _endpoint(registry) -> Endpoint:
 
 def _source_endpoints() -> dict[str, Endpoint]:
     """Catalog registries by address: a source image on one of them uses its credentials."""
-    from sqlalchemy import select
-
-    from webapp.extensions import db
-    from webapp.models import Registry
 
     return {r.address: _endpoint(r) for r in db.session.scalars(select(Registry)).all()}
 
@@ -246,8 +241,6 @@ def _host(ref: str) -> str:
 
 
 def _fail_unfinished(version_id: int, message: str) -> None:
-    from webapp.extensions import db
-    from webapp.models import ImageStatus, Version, VersionStatus
 
     version = db.session.get(Version, version_id)
     if version is None or version.status.finished:

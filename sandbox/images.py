@@ -24,8 +24,8 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from jobs.oci_auth import Credentials
-from jobs.oci_transport import RegistryClient
+from jobs.oci.auth import Credentials
+from jobs.oci.transport import RegistryClient
 
 CHUNK = 1 << 20
 

@@ -1,10 +1,17 @@
-"""Session-wide real services: Redis and docker-registry processes on free ports."""
+"""Shared fixtures: real services on free ports (session-wide), and the app per test."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
+from redis import Redis
 
 from sandbox import services
+from tests.helpers import PASSWORD, PASSWORD_HASH, ROLES
+from webapp import create_app
+from webapp.extensions import db
+from webapp.models import User
 
 
 @pytest.fixture(scope="session")
@@ -67,3 +74,65 @@ def migrated_db(tmp_path_factory):
     with app.app_context():
         upgrade()
     return path
+
+
+def _config(instance, db_path, redis_service, **extra) -> dict:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key-not-for-production",
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_path}",
+        "REDIS_URL": redis_service.extra["url"],
+        "WTF_CSRF_ENABLED": False,
+        "SESSION_COOKIE_SECURE": False,
+        "REMEMBER_COOKIE_SECURE": False,
+        **extra,
+    }
+
+
+@pytest.fixture
+def app_config(tmp_path, migrated_db, redis_service):
+    db_path = tmp_path / "slipway.sqlite"
+    shutil.copy(migrated_db, db_path)
+    return _config(tmp_path, db_path, redis_service)
+
+
+@pytest.fixture
+def app(app_config, redis_service, tmp_path, monkeypatch):
+    monkeypatch.setenv("SLIPWAY_INSTANCE_PATH", str(tmp_path / "instance"))
+    app = create_app(app_config)
+    with app.app_context():
+        for username, role in ROLES.items():
+            user = User(username=username, role=role, password_hash=PASSWORD_HASH)
+            db.session.add(user)
+        db.session.commit()
+    Redis.from_url(redis_service.extra["url"]).flushdb()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class AuthActions:
+    def __init__(self, client):
+        self._client = client
+
+    def login(self, username: str = "admin", password: str = PASSWORD):
+        return self._client.post("/auth/login", data={"username": username, "password": password})
+
+    def logout(self):
+        return self._client.post("/auth/logout")
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)

@@ -7,8 +7,9 @@ from flask import make_response, render_template
 from webapp.extensions import htmx
 
 
-def is_htmx() -> bool:
-    return bool(htmx)
+def is_htmx(region: str | None = None) -> bool:
+    """An htmx request; with ``region``, one that asks for the element with that id."""
+    return bool(htmx) and (region is None or htmx.target == region)
 
 
 def fragment(template: str, status: int = 200, **context):

@@ -8,7 +8,8 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from jobs import cluster as kube
+from jobs.kube import access as kube_access
+from jobs.kube import cluster as kube
 from sandbox.images import push_demo_image
 from tests.browser.conftest import sign_in
 from tests.webapp.samples import DEPLOYMENT_TEMPLATE
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.browser
 
 def _setup(app, sandbox_cluster, registry) -> tuple[int, str, dict[str, str]]:
     """A shop whose cart runs 1.0, a version 2.0, and a deploy -> approval workflow."""
-    access = kube.ClusterAccess(kubeconfig=sandbox_cluster.kubeconfig_text())
+    access = kube_access.ClusterAccess(kubeconfig=sandbox_cluster.kubeconfig_text())
     namespace = f"br-{uuid.uuid4().hex[:8]}"
     images = {}
     for tag in ("1.0", "2.0"):
@@ -135,7 +136,7 @@ def test_start_approve_in_another_browser_and_watch_it_pass(
     live = {
         c.name: c.image
         for w in kube.read_workloads(
-            kube.ClusterAccess(kubeconfig=sandbox_cluster.kubeconfig_text()), namespace
+            kube_access.ClusterAccess(kubeconfig=sandbox_cluster.kubeconfig_text()), namespace
         )
         for c in w.containers
     }

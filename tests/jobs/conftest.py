@@ -28,7 +28,7 @@ def token_service(tmp_path_factory) -> Iterator[TokenService]:
 @pytest.fixture(scope="session")
 def token_credentials():
     """The ``Credentials`` that ``token_service`` accepts."""
-    from jobs.registry import Credentials
+    from jobs.oci.registry import Credentials
 
     return Credentials(TOKEN_USER, TOKEN_PASSWORD)
 

@@ -14,15 +14,7 @@ import pytest
 import requests
 import yaml
 
-from jobs.chart_push import (
-    ChartRepositoryError,
-    chart_reference,
-    chart_versions,
-    pull_chart,
-    push_chart,
-    split_repository,
-)
-from jobs.charts import (
+from jobs.helm.charts import (
     ChartError,
     ChartLintError,
     check_chart_version,
@@ -32,7 +24,15 @@ from jobs.charts import (
     package_chart,
     sort_versions,
 )
-from jobs.helm_values import detect_image_paths, rewrite_images
+from jobs.helm.repository import (
+    ChartRepositoryError,
+    chart_reference,
+    chart_versions,
+    pull_chart,
+    push_chart,
+    split_repository,
+)
+from jobs.helm.values import detect_image_paths, rewrite_images
 from sandbox import services
 from sandbox.token_service import TokenService
 

@@ -1,4 +1,4 @@
-"""jobs.cluster end to end against the sandbox cluster (the Kubernetes API emulator)."""
+"""jobs.kube.cluster end to end against the sandbox cluster (the Kubernetes API emulator)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,16 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from jobs import cluster, cluster_test_jobs, rollouts
+from jobs.kube import access as kube_access
+from jobs.kube import cluster, rollouts
+from jobs.kube import test_jobs as cluster_test_jobs
 from sandbox.kube import server
 from sandbox.kube.config import SandboxConfig
 
 
 @pytest.fixture(scope="module")
 def access(sandbox_cluster):
-    return cluster.ClusterAccess(kubeconfig=sandbox_cluster.kubeconfig_text())
+    return kube_access.ClusterAccess(kubeconfig=sandbox_cluster.kubeconfig_text())
 
 
 @pytest.fixture(scope="module")
@@ -108,9 +110,11 @@ def test_wrong_token_is_unauthorized_and_names_the_server():
     guarded = server.start(token="the-token", config=SandboxConfig(rollout_seconds=0.3))
     try:
         text = guarded.kubeconfig_text().replace("the-token", "not-the-token")
-        with pytest.raises(cluster.ClusterUnauthorized) as info:
-            cluster.server_version(cluster.ClusterAccess(kubeconfig=text))
-        assert cluster.server_version(cluster.ClusterAccess(kubeconfig=guarded.kubeconfig_text()))
+        with pytest.raises(kube_access.ClusterUnauthorized) as info:
+            cluster.server_version(kube_access.ClusterAccess(kubeconfig=text))
+        assert cluster.server_version(
+            kube_access.ClusterAccess(kubeconfig=guarded.kubeconfig_text())
+        )
     finally:
         guarded.stop()
     assert guarded.url in str(info.value)
@@ -147,7 +151,7 @@ def test_apply_multi_document_yaml_into_the_namespace(access, core, namespace):
 def test_apply_into_a_missing_namespace_is_not_found_unless_created(access, core):
     name = f"new-{uuid.uuid4().hex[:8]}"
     doc = [deployment("web", ("web", "r.example/web:1"))]
-    with pytest.raises(cluster.ClusterNotFound, match=name):
+    with pytest.raises(kube_access.ClusterNotFound, match=name):
         cluster.apply_manifests(access, name, doc)
 
     applied = cluster.apply_manifests(access, name, doc, create_namespace=True)
@@ -164,7 +168,7 @@ def test_apply_again_updates_in_place(access, core, namespace):
 
 
 def test_apply_rejects_a_document_without_kind(access, namespace):
-    with pytest.raises(cluster.ClusterError, match="apiVersion and kind"):
+    with pytest.raises(kube_access.ClusterError, match="apiVersion and kind"):
         cluster.apply_manifests(access, namespace, "metadata: {name: x}\n")
 
 
@@ -185,7 +189,7 @@ def test_set_images_changes_only_the_named_container(access, core, namespace):
 
 
 def test_set_images_on_a_missing_workload_is_not_found(access, namespace):
-    with pytest.raises(cluster.ClusterNotFound, match="ghost"):
+    with pytest.raises(kube_access.ClusterNotFound, match="ghost"):
         cluster.set_images(access, namespace, [("Deployment", "ghost")], {"web": "r/x:1"})
 
 
@@ -221,7 +225,7 @@ def test_crashloop_fails_within_five_seconds_with_the_pod_message(access, namesp
     cluster.apply_manifests(access, namespace, [dep])
     started = time.monotonic()
 
-    with pytest.raises(cluster.RolloutFailed) as info:
+    with pytest.raises(kube_access.RolloutFailed) as info:
         rollouts.wait_for_rollout(access, namespace, [("Deployment", "boom")], timeout=60)
 
     assert time.monotonic() - started < 5
@@ -236,7 +240,7 @@ def test_image_pull_failure_is_reported_as_such(access, namespace):
     dep = deployment("nopull", ("app", "r.example/doesnotexist:1"))
     cluster.apply_manifests(access, namespace, [dep])
 
-    with pytest.raises(cluster.ImagePullFailed) as info:
+    with pytest.raises(kube_access.ImagePullFailed) as info:
         rollouts.wait_for_rollout(access, namespace, [("Deployment", "nopull")], timeout=60)
 
     assert info.value.reason in ("ErrImagePull", "ImagePullBackOff")
@@ -247,7 +251,7 @@ def test_rollout_times_out_at_the_deadline(access, namespace):
     dep = deployment("slow", ("app", "r.example/slow:1"), replicas=3)
     cluster.apply_manifests(access, namespace, [dep])
 
-    with pytest.raises(cluster.RolloutTimeout, match="Deployment slow"):
+    with pytest.raises(kube_access.RolloutTimeout, match="Deployment slow"):
         rollouts.wait_for_rollout(access, namespace, [("Deployment", "slow")], timeout=0.1)
 
 
@@ -289,7 +293,7 @@ def test_stale_write_is_a_conflict(access, core, namespace):
     cluster.set_images(access, namespace, [("Deployment", "race")], {"app": "r.example/a:2"})
 
     body = core.sanitize_for_serialization(stale)
-    with cluster.connect(access) as conn, pytest.raises(cluster.ClusterConflict) as info:
+    with cluster.connect(access) as conn, pytest.raises(kube_access.ClusterConflict) as info:
         conn.request(
             "PUT",
             f"/apis/apps/v1/namespaces/{namespace}/deployments/race",
@@ -347,7 +351,7 @@ def test_statefulset_and_daemonset_roll_out_and_fail(access, namespace):
     assert {(d.kind, d.done) for d in done} == {("StatefulSet", True), ("DaemonSet", True)}
 
     cluster.set_images(access, namespace, both, {"c": "r.example/crashloop-db:2"})
-    with pytest.raises(cluster.RolloutFailed, match="CrashLoopBackOff"):
+    with pytest.raises(kube_access.RolloutFailed, match="CrashLoopBackOff"):
         rollouts.wait_for_rollout(access, namespace, both, timeout=20)
 
 
@@ -369,7 +373,7 @@ def test_apply_without_force_reports_the_other_field_manager(access, core, names
             what="a hand edit",
         )
 
-    with pytest.raises(cluster.ClusterConflict, match="hand-edit"):
+    with pytest.raises(kube_access.ClusterConflict, match="hand-edit"):
         cluster.apply_manifests(
             access, namespace, [deployment("owned", ("app", "r.example/o:2"))], force=False
         )

@@ -13,7 +13,8 @@ import tempfile
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from jobs import cluster
+from jobs.kube import access as kube_access
+from jobs.kube import cluster
 
 
 def _closed_port() -> int:
@@ -40,32 +41,32 @@ current-context: ctx
 
 
 def test_access_repr_hides_the_kubeconfig():
-    access = cluster.ClusterAccess(kubeconfig=_kubeconfig("https://k.example", "s3cret-token"))
+    access = kube_access.ClusterAccess(kubeconfig=_kubeconfig("https://k.example", "s3cret-token"))
     assert "s3cret-token" not in repr(access)
 
 
 def test_access_needs_kubeconfig_or_in_cluster():
-    with pytest.raises(cluster.ClusterConfigInvalid):
-        cluster.ClusterAccess()
+    with pytest.raises(kube_access.ClusterConfigInvalid):
+        kube_access.ClusterAccess()
 
 
 @pytest.mark.parametrize("text", ["::: not yaml :::\n\t- [", "just a string", "{}"])
 def test_unusable_kubeconfig_is_config_invalid(text):
-    with pytest.raises(cluster.ClusterConfigInvalid, match="kubeconfig"):
-        cluster.server_version(cluster.ClusterAccess(kubeconfig=text))
+    with pytest.raises(kube_access.ClusterConfigInvalid, match="kubeconfig"):
+        cluster.server_version(kube_access.ClusterAccess(kubeconfig=text))
 
 
 def test_unknown_context_is_config_invalid():
-    access = cluster.ClusterAccess(kubeconfig=_kubeconfig("http://127.0.0.1:1"), context="nope")
-    with pytest.raises(cluster.ClusterConfigInvalid, match="nope"):
+    access = kube_access.ClusterAccess(kubeconfig=_kubeconfig("http://127.0.0.1:1"), context="nope")
+    with pytest.raises(kube_access.ClusterConfigInvalid, match="nope"):
         cluster.server_version(access)
 
 
 @pytest.mark.timeout(30)
 def test_closed_port_is_unreachable_and_names_the_server():
     server = f"http://127.0.0.1:{_closed_port()}"
-    access = cluster.ClusterAccess(kubeconfig=_kubeconfig(server))
-    with pytest.raises(cluster.ClusterUnreachable) as info:
+    access = kube_access.ClusterAccess(kubeconfig=_kubeconfig(server))
+    with pytest.raises(kube_access.ClusterUnreachable) as info:
         cluster.server_version(access)
     assert server in str(info.value)
     assert "t0ken" not in str(info.value)
@@ -83,7 +84,7 @@ def test_certificate_files_are_private_and_removed_afterwards():
     text = _kubeconfig(f"https://127.0.0.1:{_closed_port()}").replace(
         'cluster: {server: "https', with_ca
     )
-    access = cluster.ClusterAccess(kubeconfig=text)
+    access = kube_access.ClusterAccess(kubeconfig=text)
     before = _private_dirs()
 
     with cluster.connect(access) as conn:
@@ -97,7 +98,7 @@ def test_certificate_files_are_private_and_removed_afterwards():
         assert conn.server.startswith("https://127.0.0.1:")
 
     assert _private_dirs() == before
-    with pytest.raises(cluster.ClusterError):
+    with pytest.raises(kube_access.ClusterError):
         cluster.server_version(access)
     assert _private_dirs() == before
 
@@ -111,19 +112,19 @@ def test_certificate_files_are_private_and_removed_afterwards():
 def test_failed_kubeconfigs_leave_no_private_directory():
     before = _private_dirs()
     for text in ["::: not yaml :::\n\t- [", "just a string", "{}"]:
-        with pytest.raises(cluster.ClusterConfigInvalid):
-            cluster.server_version(cluster.ClusterAccess(kubeconfig=text))
+        with pytest.raises(kube_access.ClusterConfigInvalid):
+            cluster.server_version(kube_access.ClusterAccess(kubeconfig=text))
     assert _private_dirs() == before
 
 
 @pytest.mark.parametrize(
     ("status", "error", "hint"),
     [
-        (401, cluster.ClusterUnauthorized, "kubeconfig"),
-        (403, cluster.ClusterForbidden, "RBAC"),
-        (404, cluster.ClusterNotFound, "not found"),
-        (409, cluster.ClusterConflict, "retry"),
-        (500, cluster.ClusterError, "HTTP 500"),
+        (401, kube_access.ClusterUnauthorized, "kubeconfig"),
+        (403, kube_access.ClusterForbidden, "RBAC"),
+        (404, kube_access.ClusterNotFound, "not found"),
+        (409, kube_access.ClusterConflict, "retry"),
+        (500, kube_access.ClusterError, "HTTP 500"),
     ],
 )
 def test_api_errors_map_to_specific_errors_with_the_server_message(status, error, hint):

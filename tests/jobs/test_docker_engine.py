@@ -8,8 +8,8 @@ import docker
 import pytest
 import requests
 
-from jobs.docker_engine import copy_image_with_docker
-from jobs.registry import Credentials, UnauthorizedError
+from jobs.oci.docker_engine import copy_image_with_docker
+from jobs.oci.registry import Credentials, UnauthorizedError
 from sandbox.images import push_demo_image
 
 ACCEPT = ", ".join(

@@ -1,4 +1,4 @@
-"""Helm releases through jobs.helm_releases against the sandbox cluster."""
+"""Helm releases through jobs.helm.releases against the sandbox cluster."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from jobs import cluster, helm_releases, rollouts
+from jobs.helm import releases as helm_releases
+from jobs.kube import access as kube_access
+from jobs.kube import cluster, rollouts
 from sandbox.kube import server
 from sandbox.kube.config import SandboxConfig
 
@@ -24,7 +26,7 @@ CHART_DIR = Path(__file__).parent.parent / "data" / "charts" / "demo"
 
 @pytest.fixture(scope="module")
 def access(sandbox_cluster):
-    return cluster.ClusterAccess(kubeconfig=sandbox_cluster.kubeconfig_text())
+    return kube_access.ClusterAccess(kubeconfig=sandbox_cluster.kubeconfig_text())
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +101,7 @@ def test_upgrade_that_never_gets_ready_times_out_and_is_recorded_failed(access, 
     namespace = f"h-{uuid.uuid4().hex[:8]}"
     helm_releases.helm_upgrade(access, namespace, "web", chart_archive, _values("1.0"))
 
-    with pytest.raises(cluster.RolloutTimeout, match="web"):
+    with pytest.raises(kube_access.RolloutTimeout, match="web"):
         helm_releases.helm_upgrade(
             access, namespace, "web", chart_archive, _values("crashloop"), wait=True, timeout=2
         )
@@ -109,7 +111,7 @@ def test_upgrade_that_never_gets_ready_times_out_and_is_recorded_failed(access, 
 
 
 def test_status_of_an_unknown_release_is_not_found(access):
-    with pytest.raises(cluster.ClusterNotFound, match="ghost"):
+    with pytest.raises(kube_access.ClusterNotFound, match="ghost"):
         helm_releases.helm_status(access, "default", "ghost")
 
 
@@ -121,8 +123,8 @@ def test_broken_chart_archive_is_a_chart_error(access):
 def test_rejected_credentials_are_unauthorized():
     guarded = server.start(token="helm-test-token", config=SandboxConfig(rollout_seconds=0.3))
     try:
-        access = cluster.ClusterAccess(kubeconfig=guarded.kubeconfig_text())
-        with pytest.raises(cluster.ClusterUnauthorized, match=guarded.url):
+        access = kube_access.ClusterAccess(kubeconfig=guarded.kubeconfig_text())
+        with pytest.raises(kube_access.ClusterUnauthorized, match=guarded.url):
             helm_releases.helm_history(access, "default", "shop")
     finally:
         guarded.stop()
@@ -130,6 +132,6 @@ def test_rejected_credentials_are_unauthorized():
 
 def test_unreachable_cluster_is_reported_as_unreachable(sandbox_cluster):
     text = sandbox_cluster.kubeconfig_text().replace(sandbox_cluster.url, "http://127.0.0.1:9")
-    access = cluster.ClusterAccess(kubeconfig=text)
-    with pytest.raises(cluster.ClusterUnreachable, match="127.0.0.1:9"):
+    access = kube_access.ClusterAccess(kubeconfig=text)
+    with pytest.raises(kube_access.ClusterUnreachable, match="127.0.0.1:9"):
         helm_releases.helm_history(access, "default", "shop")

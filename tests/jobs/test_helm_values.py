@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from jobs.helm_values import (
+from jobs.helm.values import (
     ImagePath,
     ImagePathError,
     ValuesError,

@@ -8,7 +8,7 @@ import uuid
 import pytest
 import requests
 
-from jobs.registry import Credentials, UnauthorizedError, check_registry, copy_image
+from jobs.oci.registry import Credentials, UnauthorizedError, check_registry, copy_image
 from sandbox.images import push_demo_image
 
 ACCEPT = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json"

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 CHILD = """
 import json, resource, sys
-from jobs.registry import copy_image
+from jobs.oci.registry import copy_image
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 result = copy_image(sys.argv[1], sys.argv[2])
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

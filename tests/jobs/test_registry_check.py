@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from jobs.registry import RegistryError, UnauthorizedError, check_registry
+from jobs.oci.registry import RegistryError, UnauthorizedError, check_registry
 
 
 def test_anonymous_registry_answers(registry):

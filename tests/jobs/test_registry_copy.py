@@ -8,7 +8,7 @@ import uuid
 import pytest
 import requests
 
-from jobs.registry import (
+from jobs.oci.registry import (
     CopyProgress,
     ImageRef,
     NotFoundError,

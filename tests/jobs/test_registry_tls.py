@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from jobs.oci_transport import speaks_tls
-from jobs.registry import RegistryError, check_registry, resolve
+from jobs.oci.registry import RegistryError, check_registry, resolve
+from jobs.oci.transport import speaks_tls
 
 DIGEST = "sha256:" + "c" * 64
 

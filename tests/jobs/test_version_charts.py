@@ -10,10 +10,9 @@ from redis import Redis
 from rq.job import Job
 from sqlalchemy import select
 
-from jobs.chart_push import pull_chart
-from tests.webapp.conftest import app, app_config, auth, client  # noqa: F401
+from jobs.helm.repository import pull_chart
+from tests.helpers import run_queued_jobs
 from tests.webapp.helm_version_fixtures import make_helm_catalog, step_2_data, step_url, to_step_2
-from tests.webapp.test_jobs import run_queued_jobs
 from tests.webapp.version_fixtures import images_post, text
 from webapp.extensions import db
 from webapp.models import JobRun, Registry, Version, VersionStatus

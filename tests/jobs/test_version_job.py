@@ -19,8 +19,7 @@ import requests
 from sqlalchemy import select
 
 from sandbox.images import push_demo_image
-from tests.webapp.conftest import app, app_config, auth, client  # noqa: F401
-from tests.webapp.test_jobs import run_queued_jobs
+from tests.helpers import run_queued_jobs
 from tests.webapp.version_fixtures import create_through_form, make_version_catalog, text
 from webapp.extensions import db
 from webapp.models import ImageStatus, JobRun, JobStatus, Version, VersionStatus

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from jobs.charts import inspect_chart_archive
+from jobs.helm.charts import inspect_chart_archive
 from sandbox.charts import DEPLOYMENT_TEMPLATE, build_chart_archive
 from sandbox.images import push_demo_image
 from webapp.extensions import db

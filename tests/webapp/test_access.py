@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import ROLES
 from tests.webapp.catalog_fixtures import make_catalog
-from tests.webapp.conftest import ROLES
 
 ALL = set(ROLES)
 ADMIN = {"admin"}
@@ -138,7 +138,7 @@ def test_post_without_csrf_token_is_refused(app_config, app):
 def test_csrf_token_lets_the_form_through(app_config, app):
     import re
 
-    from tests.webapp.conftest import PASSWORD
+    from tests.helpers import PASSWORD
     from webapp import create_app
 
     strict = create_app({**app_config, "WTF_CSRF_ENABLED": True})

@@ -54,7 +54,7 @@ def test_login_refuses_wrong_password_with_422(client):
 
 
 def test_login_ignores_offsite_next(client):
-    from tests.webapp.conftest import PASSWORD
+    from tests.helpers import PASSWORD
 
     response = client.post(
         "/auth/login?next=//evil.example.com/x", data={"username": "admin", "password": PASSWORD}

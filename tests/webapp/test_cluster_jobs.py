@@ -8,17 +8,18 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from jobs import cluster as kube
+from jobs.kube import access as kube_access
+from jobs.kube import cluster as kube
 from sandbox.charts import build_chart_archive
+from tests.helpers import run_queued_jobs
 from tests.webapp.samples import DEPLOYMENT_TEMPLATE
-from tests.webapp.test_jobs import run_queued_jobs
 from webapp.extensions import db
 from webapp.models import Cluster, Environment, JobRun, Project, ProjectKind, Service
 
 
 @pytest.fixture
 def access(sandbox_cluster):
-    return kube.ClusterAccess(kubeconfig=sandbox_cluster.kubeconfig_text())
+    return kube_access.ClusterAccess(kubeconfig=sandbox_cluster.kubeconfig_text())
 
 
 @pytest.fixture
@@ -115,7 +116,7 @@ def test_sync_records_the_images_running_in_the_namespace(
 
 
 def test_sync_reads_helm_releases(app, client, auth, sandbox_cluster, access, namespace):
-    from jobs.helm_releases import helm_upgrade
+    from jobs.helm.releases import helm_upgrade
 
     env_id = _environment(app, sandbox_cluster, namespace, ProjectKind.HELM, ["ingest"])
     archive = build_chart_archive(

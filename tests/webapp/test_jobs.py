@@ -11,19 +11,10 @@ import threading
 import time
 
 import pytest
-from redis import Redis
-from rq import Queue, SimpleWorker
 
+from tests.helpers import run_queued_jobs
 from webapp.extensions import db
 from webapp.models import JobRun, JobStatus, Registry
-
-
-def run_queued_jobs(app) -> None:
-    with app.app_context():
-        connection = Redis.from_url(app.config["REDIS_URL"])
-        SimpleWorker([Queue("default", connection=connection)], connection=connection).work(
-            burst=True
-        )
 
 
 def add_run(app, status: JobStatus, **fields) -> int:

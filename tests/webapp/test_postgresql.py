@@ -7,7 +7,7 @@ from flask_migrate import upgrade
 from sqlalchemy import text
 
 from sandbox import services
-from tests.webapp.conftest import PASSWORD_HASH
+from tests.helpers import PASSWORD_HASH
 from tests.webapp.samples import KUBECONFIG
 from webapp import create_app
 from webapp.extensions import db
@@ -42,7 +42,7 @@ def test_migrations_and_catalog_on_postgresql(postgres, redis_service, monkeypat
         db.session.add(User(username="admin", role=Role.ADMIN, password_hash=PASSWORD_HASH))
         db.session.commit()
     client = app.test_client()
-    from tests.webapp.conftest import PASSWORD
+    from tests.helpers import PASSWORD
 
     assert (
         client.post("/auth/login", data={"username": "admin", "password": PASSWORD}).status_code

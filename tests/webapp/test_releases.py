@@ -14,12 +14,12 @@ from redis import Redis
 from rq import Queue, SimpleWorker
 from sqlalchemy import select
 
-from jobs import cluster as kube
-from jobs.rollouts import wait_for_rollout
+from jobs.kube import access as kube_access
+from jobs.kube import cluster as kube
+from jobs.kube.rollouts import wait_for_rollout
 from sandbox.images import push_demo_image
-from tests.webapp.conftest import PASSWORD_HASH
+from tests.helpers import PASSWORD_HASH, run_queued_jobs
 from tests.webapp.samples import DEPLOYMENT_TEMPLATE
-from tests.webapp.test_jobs import run_queued_jobs
 from webapp.extensions import db
 from webapp.models import (
     AuditEvent,
@@ -65,7 +65,7 @@ def images(registry):
 
 @pytest.fixture
 def access(sandbox_cluster):
-    return kube.ClusterAccess(kubeconfig=sandbox_cluster.kubeconfig_text())
+    return kube_access.ClusterAccess(kubeconfig=sandbox_cluster.kubeconfig_text())
 
 
 @dataclass
@@ -729,7 +729,7 @@ def test_reaper_schedules_a_lost_approval_timeout_again(app, client, auth, shop)
 def test_helm_chart_deploy_creates_a_helm_revision(
     app, client, auth, sandbox_cluster, access, registry
 ):
-    from jobs.helm_releases import helm_history, helm_upgrade
+    from jobs.helm.releases import helm_history, helm_upgrade
     from sandbox.charts import build_chart_archive
 
     namespace = f"helm-{uuid.uuid4().hex[:8]}"

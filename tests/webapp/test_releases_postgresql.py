@@ -7,7 +7,7 @@ from flask_migrate import upgrade
 from sqlalchemy import select
 
 from sandbox import services
-from tests.webapp.conftest import PASSWORD, PASSWORD_HASH
+from tests.helpers import PASSWORD, PASSWORD_HASH
 from webapp import create_app
 from webapp.extensions import db
 from webapp.models import (

@@ -7,7 +7,7 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from tests.webapp.conftest import PASSWORD
+from tests.helpers import PASSWORD
 from tests.webapp.version_fixtures import (
     create_through_form,
     image_rows,
@@ -341,7 +341,7 @@ def test_htmx_refreshes_only_the_region_that_changed(tester, cat):
 
 
 def test_images_not_pushed_keep_their_source_and_need_no_copy(app, tester, cat):
-    from tests.webapp.test_jobs import run_queued_jobs
+    from tests.helpers import run_queued_jobs
 
     page = text(_to_step_3(tester, cat))
     data = images_post(page, "create", registry_id=cat.registry_id)

@@ -12,9 +12,10 @@ import requests
 import yaml
 from sqlalchemy import select
 
-from jobs.chart_push import pull_chart, push_chart
-from jobs.charts import package_chart
+from jobs.helm.charts import package_chart
+from jobs.helm.repository import pull_chart, push_chart
 from sandbox.charts import build_chart_archive
+from tests.helpers import run_queued_jobs
 from tests.jobs.test_version_job import registry_digest
 from tests.webapp.helm_version_fixtures import (
     chart_needing_db_host,
@@ -24,7 +25,6 @@ from tests.webapp.helm_version_fixtures import (
     to_step_2,
     values_rows,
 )
-from tests.webapp.test_jobs import run_queued_jobs
 from tests.webapp.version_fixtures import images_post, text
 from webapp.extensions import db
 from webapp.models import ImageStatus, Service, Version, VersionStatus

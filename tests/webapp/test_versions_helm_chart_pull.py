@@ -7,10 +7,10 @@ import html
 import pytest
 from sqlalchemy import select
 
-from jobs.chart_push import push_chart
-from jobs.charts import package_chart
+from jobs.helm.charts import package_chart
+from jobs.helm.repository import push_chart
 from sandbox.charts import build_chart_archive
-from tests.webapp.test_jobs import run_queued_jobs
+from tests.helpers import run_queued_jobs
 from tests.webapp.version_fixtures import text
 from webapp.extensions import db
 from webapp.models import JobRun, JobStatus, Project, ProjectKind, Registry, Service

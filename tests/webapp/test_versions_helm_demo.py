@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from tests.webapp.test_jobs import run_queued_jobs
+from tests.helpers import run_queued_jobs
 from tests.webapp.version_fixtures import images_post, text
 from webapp.extensions import db
 from webapp.models import Environment, Project, Registry, Version, VersionStatus

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from flask import abort, redirect, request, url_for
 from flask_login import current_user
 
-from webapp.extensions import login_manager
+from webapp.extensions import db, login_manager
 from webapp.models import Role, User
 
 # Endpoints anyone may reach without signing in.
@@ -17,7 +17,6 @@ PUBLIC_ENDPOINTS = {"auth.login", "static", "main.healthz"}
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    from webapp.extensions import db
 
     return db.session.get(User, int(user_id))
 

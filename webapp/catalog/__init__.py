@@ -10,5 +10,5 @@ from webapp.catalog import (  # noqa: E402,F401
     projects,
     registries,
     routes,
-    services,
+    service_pages,
 )

@@ -4,11 +4,9 @@ from flask import flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from jobs.catalog import test_cluster_connection
 from webapp.audit.services import record
 from webapp.auth.access import admin_required
 from webapp.catalog import bp
-from webapp.catalog.common import get_or_404, name_taken, render_form, users_message
 from webapp.catalog.forms import ClusterForm
 from webapp.catalog.usage import cluster_users
 from webapp.catalog.validation import kubeconfig_server
@@ -16,6 +14,7 @@ from webapp.extensions import db
 from webapp.htmx_responses import fragment, is_htmx
 from webapp.jobruns.queue import enqueue
 from webapp.models import Cluster, Environment, JobRun
+from webapp.pages import get_or_404, name_taken, render_form, users_message
 
 
 @bp.route("/clusters/")
@@ -112,7 +111,7 @@ def delete_cluster(cluster_id: int):
 def test_cluster(cluster_id: int):
     item = get_or_404(Cluster, cluster_id, "cluster")
     run = enqueue(
-        test_cluster_connection,
+        "jobs.catalog.test_cluster_connection",
         item.id,
         kind="cluster_test",
         title=f"Test connection to cluster {item.name}",

@@ -6,11 +6,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from wtforms.fields.choices import SelectChoice
 
-from jobs.environments import sync_environment
 from webapp.audit.services import record
 from webapp.auth.access import admin_required, roles_required
 from webapp.catalog import bp
-from webapp.catalog.common import get_or_404, name_taken, render_form, users_message
 from webapp.catalog.forms import DeployedStateForm, EnvironmentForm
 from webapp.catalog.state import set_deployed_images
 from webapp.catalog.usage import environment_users
@@ -26,6 +24,7 @@ from webapp.models import (
     Role,
     Service,
 )
+from webapp.pages import get_or_404, name_taken, render_form, users_message
 
 
 def _cluster_choices() -> list[SelectChoice]:
@@ -74,7 +73,7 @@ def sync_environment_from_cluster(environment_id: int):
         flash(f"Environment {item.name} has no cluster to sync from: attach one first.", "error")
         return redirect(url_for(".environment", environment_id=item.id))
     run = enqueue(
-        sync_environment,
+        "jobs.environments.sync_environment",
         item.id,
         kind="environment_sync",
         title=f"Sync {item.project.key}/{item.name} from cluster {item.cluster.name}",

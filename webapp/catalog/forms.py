@@ -16,6 +16,9 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
+from jobs.helm.charts import ChartError, inspect_chart_archive
+from jobs.helm.repository import parse_chart_reference
+from jobs.helm.values import ImagePathError, parse_image_paths
 from webapp.catalog.validation import (
     NAME_RE,
     REGISTRY_ADDRESS_RE,
@@ -146,7 +149,6 @@ class HelmServiceForm(_ServiceFields):
     )
 
     def validate_chart_reference(self, field):
-        from jobs.service_charts import parse_chart_reference
 
         if field.data and field.data.strip():
             try:
@@ -155,7 +157,6 @@ class HelmServiceForm(_ServiceFields):
                 raise ValidationError(str(exc)) from exc
 
     def validate_image_paths(self, field):
-        from jobs.helm_values import ImagePathError, parse_image_paths
 
         try:
             parse_image_paths(field.data or "")
@@ -169,7 +170,6 @@ class HelmServiceForm(_ServiceFields):
         self.chart_info = None
 
     def validate_chart_file(self, field):
-        from jobs.charts import ChartError, inspect_chart_archive
 
         limit = current_app.config["MAX_CHART_BYTES"]
         data = _read_upload(field, limit)

@@ -7,11 +7,11 @@ from sqlalchemy.orm import selectinload
 from webapp.audit.services import record
 from webapp.auth.access import admin_required
 from webapp.catalog import bp
-from webapp.catalog.common import get_or_404, name_taken, render_form, users_message
 from webapp.catalog.forms import ProjectForm
 from webapp.catalog.usage import project_users
 from webapp.extensions import db
 from webapp.models import Environment, Project, ProjectKind
+from webapp.pages import get_or_404, name_taken, render_form, users_message
 
 
 @bp.route("/projects/")

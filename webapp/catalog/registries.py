@@ -4,16 +4,15 @@ from flask import flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from jobs.catalog import test_registry_connection
 from webapp.audit.services import record
 from webapp.auth.access import admin_required
 from webapp.catalog import bp
-from webapp.catalog.common import get_or_404, name_taken, render_form
 from webapp.catalog.forms import RegistryForm
 from webapp.extensions import db
 from webapp.htmx_responses import fragment, is_htmx
 from webapp.jobruns.queue import enqueue
 from webapp.models import JobRun, Registry
+from webapp.pages import get_or_404, name_taken, render_form
 
 _FIELDS = ("name", "address", "namespace", "username", "verify_tls", "plain_http")
 
@@ -101,7 +100,7 @@ def delete_registry(registry_id: int):
 def test_registry(registry_id: int):
     item = get_or_404(Registry, registry_id, "registry")
     run = enqueue(
-        test_registry_connection,
+        "jobs.catalog.test_registry_connection",
         item.id,
         kind="registry_test",
         title=f"Test connection to registry {item.name}",

@@ -119,12 +119,12 @@ def _upsert_cluster(kubeconfig: str | None) -> Cluster | None:
 
 def _check_connection(cluster: Cluster) -> None:
     """Ask the cluster its version now, so the pages know it is the sandbox from the start."""
-    from jobs.catalog import cluster_access
-    from jobs.cluster import ClusterError, server_version
+    from jobs.kube.access import ClusterError
+    from jobs.kube.cluster import server_version
     from webapp.models.base import utcnow
 
     try:
-        cluster.server_version = server_version(cluster_access(cluster))
+        cluster.server_version = server_version(cluster.access())
         cluster.checked_at = utcnow()
     except ClusterError as exc:
         click.echo(f"warning: cluster {cluster.name} did not answer: {exc}", err=True)
@@ -215,7 +215,7 @@ def _fill_service(row: Service, kind: ProjectKind, spec, registry: Registry) -> 
     if kind is ProjectKind.K8S_YAML:
         row.yaml_template = demo_data.yaml_template(spec, f"{repository}:{spec.tag}")
         return
-    from jobs.charts import inspect_chart_archive
+    from jobs.helm.charts import inspect_chart_archive
     from sandbox.charts import build_chart_archive
 
     archive = build_chart_archive(

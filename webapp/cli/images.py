@@ -11,7 +11,7 @@ images_cli = AppGroup("images", help="Copy container images between registries."
 
 
 def _credentials(ctx: click.Context, param: click.Parameter, value: str | None):
-    from jobs.registry import Credentials
+    from jobs.oci.registry import Credentials
 
     if value is None:
         return None
@@ -50,11 +50,11 @@ def _credentials(ctx: click.Context, param: click.Parameter, value: str | None):
 @click.option("--docker-host", default=None, help="Docker daemon URL for --engine docker.")
 def copy_command(src, dst, engine, src_creds, dest_creds, plain_http, concurrency, docker_host):
     """Copy SRC to DST and print one JSON line with the target digest and counts."""
-    from jobs.registry import RegistryError, copy_image
+    from jobs.oci.registry import RegistryError, copy_image
 
     try:
         if engine == "docker":
-            from jobs.docker_engine import copy_image_with_docker
+            from jobs.oci.docker_engine import copy_image_with_docker
 
             result = copy_image_with_docker(
                 src, dst, src_auth=src_creds, dst_auth=dest_creds, docker_host=docker_host

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import Enum, ForeignKey, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from jobs.kube.access import ClusterAccess
 from webapp.crypto import EncryptedText
 from webapp.extensions import db
 from webapp.models.base import utcnow
@@ -40,6 +41,10 @@ class Cluster(db.Model):
     @property
     def is_sandbox(self) -> bool:
         return bool(self.server_version and "sandbox" in self.server_version)
+
+    def access(self) -> ClusterAccess:
+        """What the cluster engine needs to reach this cluster (kubeconfig decrypted here)."""
+        return ClusterAccess(kubeconfig=self.kubeconfig, in_cluster=self.in_cluster)
 
 
 class Registry(db.Model):
@@ -92,7 +97,7 @@ class Service(db.Model):
     chart_name: Mapped[str | None] = mapped_column(String(128))
     chart_version: Mapped[str | None] = mapped_column(String(64))
     default_values: Mapped[str | None] = mapped_column(Text)
-    # Helm: the values keys holding each image, one ImagePath label a line (jobs.helm_values).
+    # Helm: the values keys holding each image, one ImagePath label a line (jobs.helm.values).
     image_paths: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, String, Text
+from sqlalchemy import JSON, Enum, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -41,6 +41,8 @@ class JobRun(db.Model):
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     result: Mapped[str | None] = mapped_column(Text)
+    # What the job found, for pages to read as data (e.g. chart name -> newest version).
+    data: Mapped[dict | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     hostname: Mapped[str | None] = mapped_column(String(255))
     pid: Mapped[int | None]

@@ -9,7 +9,6 @@ from sqlalchemy.orm import joinedload
 from wtforms.fields.choices import SelectChoice
 
 from webapp.auth.access import roles_required
-from webapp.catalog.common import get_or_404, render_form
 from webapp.extensions import db
 from webapp.htmx_responses import fragment, unchanged
 from webapp.jobruns.routes import STOP_POLLING
@@ -24,6 +23,7 @@ from webapp.models import (
     VersionStatus,
     Workflow,
 )
+from webapp.pages import get_or_404, render_form
 from webapp.pagination import paginate
 from webapp.releases import bp, queries, services
 from webapp.releases.forms import DecisionForm, StartReleaseForm

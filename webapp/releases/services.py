@@ -15,7 +15,6 @@ from sqlalchemy.exc import IntegrityError
 # Imported at the top on purpose: ``flask worker`` builds the app before RQ forks
 # a work-horse per job, so the executor and the Kubernetes client are loaded once
 # instead of in every work-horse (about 0.2 s off each approval's continuation).
-from jobs.releases import approval_timeout, run_release
 from webapp.audit.services import record
 from webapp.extensions import db
 from webapp.jobruns.queue import enqueue
@@ -35,14 +34,15 @@ from webapp.models import (
     Workflow,
 )
 from webapp.models.base import utcnow
+from webapp.refusals import Refused
 from webapp.workflows.settings import DEFAULT_APPROVAL_TIMEOUT, RUNNABLE_KINDS
 
 EXECUTOR_KIND = "release"
 TIMEOUT_KIND = "release_approval_timeout"
 
 
-class ReleaseRefused(Exception):
-    """The action is not allowed now; the message tells the person why."""
+class ReleaseRefused(Refused):
+    """A release action the rules refuse now."""
 
 
 # --- who may do what ---------------------------------------------------------
@@ -141,7 +141,7 @@ def dispatch(environment_id: int) -> Release | None:
 def enqueue_executor(release: Release) -> None:
     """Enqueue ``run_release`` for a release that holds its environment."""
     run = enqueue(
-        run_release,
+        "jobs.releases.run_release",
         release.id,
         kind=EXECUTOR_KIND,
         title=f"Release #{release.id}: {release.version.name} to "
@@ -290,7 +290,7 @@ def enqueue_timeout(release: Release, stage: ReleaseStage) -> None:
     """Schedule ``approval_timeout`` for the stage's ``deadline_at`` (now if it has passed)."""
     delay = max(timedelta(0), stage.deadline_at - utcnow())
     enqueue(
-        approval_timeout,
+        "jobs.releases.approval_timeout",
         release.id,
         stage.id,
         kind=TIMEOUT_KIND,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
-from jobs.helm_values import (
+from jobs.helm.values import (
     ImagePath,
     ImagePathError,
     ValuesError,
@@ -25,7 +25,8 @@ from jobs.helm_values import (
     values_diff,
 )
 from webapp.models import EnvironmentService, Registry, Service
-from webapp.versions.plan import PlannedService
+from webapp.models.versions import ChartStatus
+from webapp.versions.planned import PlannedService
 
 CHART_REPOSITORY_PATH = "charts"  # charts go to <registry prefix>/charts/<chart name>
 
@@ -178,7 +179,6 @@ def chart_repository(registry: Registry) -> str:
 
 def attach_chart(row, item: PlannedService) -> None:
     """Fill the chart columns of a new version's service row from a ``PlannedChart``."""
-    from webapp.models.versions import ChartStatus
 
     if not isinstance(item, PlannedChart):
         return

@@ -1,7 +1,7 @@
 """WTForms for the Helm parts of the version form: values editors, global variables, charts.
 
 Plain ``Form`` classes: they ride along with the step's ``FlaskForm``, which checks CSRF.
-Values are checked by ``jobs.helm_values.parse_values`` (size limit, YAML mapping) and
+Values are checked by ``jobs.helm.values.parse_values`` (size limit, YAML mapping) and
 chart versions by ``helm_wizard.check_charts``.
 """
 

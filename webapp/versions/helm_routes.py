@@ -13,12 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import load_only
 
 from webapp.auth.access import roles_required
-from webapp.catalog.common import get_or_404
 from webapp.extensions import db
 from webapp.htmx_responses import fragment
 from webapp.jobruns.routes import STOP_POLLING
 from webapp.models import Project, VersionService
 from webapp.models.versions import ChartStatus
+from webapp.pages import get_or_404
 from webapp.versions import bp, drafts, helm_wizard, services
 from webapp.versions.routes import get_version
 

@@ -12,9 +12,8 @@ from flask_login import current_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
-from jobs.charts import ChartError, check_chart_version, next_chart_version
-from jobs.helm_values import ValuesError
-from jobs.version_charts import look_up_chart_versions, newest_versions
+from jobs.helm.charts import ChartError, check_chart_version, next_chart_version
+from jobs.helm.values import ValuesError
 from webapp.extensions import db
 from webapp.jobruns.queue import enqueue
 from webapp.models import JobRun, JobStatus, Project, ProjectKind, Registry, VersionDraft
@@ -181,7 +180,7 @@ def look_up_versions(project: Project, draft: VersionDraft) -> None:
         return
     repository = chart_repository(registry)
     run = enqueue(
-        look_up_chart_versions,
+        "jobs.version_charts.look_up_chart_versions",
         registry.id,
         repository,
         names,
@@ -201,7 +200,7 @@ def lookup_context(project: Project, data: dict) -> dict:
     run = db.session.get(JobRun, lookup["run_id"]) if lookup.get("run_id") else None
     if run is None or lookup.get("registry_id") != data.get("chart_registry_id"):
         return {"lookup_run": None, "chart_newest": {}}
-    newest = newest_versions(run.result) if run.status == JobStatus.SUCCEEDED else {}
+    newest = (run.data or {}).get("newest", {}) if run.status == JobStatus.SUCCEEDED else {}
     rows = {
         name: (version, next_chart_version([version] if version else []))
         for name, version in newest.items()

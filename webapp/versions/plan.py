@@ -2,46 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from jobs.oci_ref import ImageRef
+from jobs.oci.ref import ImageRef
 from webapp.extensions import db
-from webapp.models import Environment, EnvironmentService, ProjectKind, Registry, Service
-from webapp.versions.yaml_images import containers_and_images, rewrite_images
-
-
-@dataclass
-class PlannedImage:
-    key: str  # "<service id>/<container>": how the draft refers to this image
-    container: str
-    source_ref: str
-    repository: str
-    tag: str
-    push: bool
-
-    @property
-    def target_ref(self) -> str:
-        """Where the image goes; an image not pushed keeps its source."""
-        return f"{self.repository}:{self.tag}" if self.push else self.source_ref
-
-
-@dataclass
-class PlannedService:
-    service: Service
-    source_yaml: str
-    images: list[PlannedImage] = field(default_factory=list)
-
-    @property
-    def yaml(self) -> str:
-        """The YAML with every image rewritten to its target."""
-        return rewrite_images(self.source_yaml, {i.container: i.target_ref for i in self.images})
-
-
-def image_key(service_id: int, container: str) -> str:
-    return f"{service_id}/{container}"
+from webapp.models import Environment, EnvironmentService, ProjectKind, Registry
+from webapp.versions.helm import chart_sources, plan_chart
+from webapp.versions.planned import PlannedImage, PlannedService, image_key
+from webapp.versions.yaml_images import containers_and_images
 
 
 def image_name(source_ref: str) -> str:
@@ -104,8 +73,6 @@ def plan(data: dict, project_id: int) -> list[PlannedService]:
         if deployed.service_id not in chosen:
             continue
         if helm:
-            from webapp.versions.helm import chart_sources, plan_chart  # imports this module
-
             service = plan_chart(deployed, data)
             images = chart_sources(service)
         else:

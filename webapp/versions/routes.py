@@ -9,15 +9,15 @@ from sqlalchemy.orm import joinedload, selectinload, undefer
 from wtforms import Form, StringField
 
 from webapp.auth.access import roles_required
-from webapp.catalog.common import get_or_404
 from webapp.extensions import db
 from webapp.htmx_responses import fragment
 from webapp.jobruns.routes import STOP_POLLING
 from webapp.models import JobRun, Project, Version, VersionLabel, VersionService
+from webapp.pages import get_or_404
 from webapp.pagination import paginate
 from webapp.versions import bp, drafts, services
 from webapp.versions.highlight import highlight_yaml
-from webapp.versions.plan import image_key
+from webapp.versions.planned import image_key
 
 
 class FilterForm(Form):
@@ -128,7 +128,7 @@ def retry(version_id: int):
     version = get_version(version_id)
     try:
         services.retry(version, current_user)
-    except services.VersionRuleError as exc:
+    except services.VersionRefused as exc:
         flash(str(exc), "error")
     else:
         flash(f"Retrying the failed images of {version.name}.", "success")
@@ -141,7 +141,7 @@ def delete(version_id: int):
     version = get_version(version_id)
     try:
         services.delete(version)
-    except services.VersionRuleError as exc:
+    except services.VersionRefused as exc:
         flash(str(exc), "error")
         return redirect(url_for(".detail", version_id=version.id))
     flash(f"Version {version.name} deleted.", "success")

@@ -8,9 +8,7 @@ from flask import current_app
 from sqlalchemy import func, or_, select, update
 
 # Imported here, not in the job's call, so a worker's forked work-horse finds it loaded.
-from jobs.versions import create_version_images
 from webapp.audit.services import record
-from webapp.catalog.common import name_taken
 from webapp.extensions import db
 from webapp.jobruns.queue import enqueue
 from webapp.jobruns.reaper import register_recovery
@@ -30,8 +28,11 @@ from webapp.models import (
 )
 from webapp.models.base import utcnow
 from webapp.models.versions import ChartStatus
+from webapp.pages import name_taken
+from webapp.refusals import Refused
 from webapp.versions.helm import attach_chart, chart_repository
-from webapp.versions.plan import PlannedService, environment_of, registry_of
+from webapp.versions.plan import environment_of, registry_of
+from webapp.versions.planned import PlannedService
 
 JOB_KIND = "version_create"
 EDITOR_ROLES = (Role.TEST_ENGINEER,)  # admins always pass
@@ -43,8 +44,8 @@ UsageCheck = Callable[[Version], list[str]]
 _usage_checks: list[UsageCheck] = []
 
 
-class VersionRuleError(ValueError):
-    """An action the rules refuse; the message says why."""
+class VersionRefused(Refused):
+    """A version action the rules refuse now."""
 
 
 def register_usage_check(check: UsageCheck) -> UsageCheck:
@@ -134,7 +135,7 @@ def start_copy(version: Version, user: User | None) -> JobRun:
 
 def _enqueue_copy(version: Version, user: User | None) -> JobRun:
     return enqueue(
-        create_version_images,
+        "jobs.versions.create_version_images",
         version.id,
         kind=JOB_KIND,
         title=f"Create version {version.name} of {version.project.name}",
@@ -146,9 +147,7 @@ def _enqueue_copy(version: Version, user: User | None) -> JobRun:
 def retry(version: Version, user: User) -> JobRun:
     """From ``failed`` only: reset the failed images and charts and redo just those."""
     if not version.can_become(VersionStatus.RETRYING):
-        raise VersionRuleError(
-            f"Only a failed version can be retried; this one is {version.status}."
-        )
+        raise VersionRefused(f"Only a failed version can be retried; this one is {version.status}.")
     version.move_to(VersionStatus.RETRYING)
     for image in version.images:
         if image.push and image.status != ImageStatus.DONE:
@@ -167,12 +166,12 @@ def retry(version: Version, user: User) -> JobRun:
 def delete(version: Version) -> None:
     """Soft delete with an audit event; refused while in use or still being created."""
     if not version.status.finished:
-        raise VersionRuleError(
+        raise VersionRefused(
             f"Version {version.name} is {version.status}; wait until it ends, then delete it."
         )
     users = users_of(version)
     if users:
-        raise VersionRuleError(
+        raise VersionRefused(
             f"Cannot delete version {version.name}: it is used by {', '.join(users)}."
         )
     version.deleted_at = utcnow()

@@ -9,10 +9,10 @@ from sqlalchemy.exc import IntegrityError
 from wtforms.fields.choices import SelectChoice
 
 from webapp.auth.access import roles_required
-from webapp.catalog.common import get_or_404
-from webapp.extensions import db, htmx
-from webapp.htmx_responses import fragment
+from webapp.extensions import db
+from webapp.htmx_responses import fragment, is_htmx
 from webapp.models import Environment, Project, ProjectKind, Registry, VersionDraft
+from webapp.pages import get_or_404
 from webapp.versions import bp, drafts, helm_wizard, services
 from webapp.versions.forms import (
     NAME_MESSAGE,
@@ -155,7 +155,7 @@ def _services(project: Project, draft: VersionDraft):
         drafts.save(draft, changes, step=2)
         error = helm_wizard.apply_or_reset(project, draft, action)
         status = 422 if error else 200
-        if htmx.target == "helm-values":
+        if is_htmx("helm-values"):
             context = helm_wizard.values_context(project, draft.data, error)
             return fragment("partials/versions/helm_values.html", status, **context)
         page, _ = _render(2, project, draft.data, draft, globals_error=error)
@@ -167,7 +167,7 @@ def _services(project: Project, draft: VersionDraft):
         everything = [choice[0] for choice in form.service_ids.choices]
         changes["service_ids"] = [] if action == "none" else everything
         drafts.save(draft, changes, step=2)
-        if htmx.target == "draft-services":
+        if is_htmx("draft-services"):
             return fragment(
                 "partials/versions/draft_services.html", **_services_context(project, draft.data)
             )
@@ -207,7 +207,7 @@ def _images(project: Project, draft: VersionDraft):
         changes["images"] = _image_changes(form, project, draft.data, registry)
     if form.all_tags.errors:
         drafts.save(draft, changes, step=3)
-        if htmx.target == "draft-images":
+        if is_htmx("draft-images"):
             form.token.data = draft.token
             return fragment(
                 "partials/versions/draft_images.html",
@@ -220,13 +220,13 @@ def _images(project: Project, draft: VersionDraft):
         return redirect(_step_url(project, 2))
     if helm and action == "chart_registry":
         drafts.save(draft, changes, step=3)
-        if htmx.target == "helm-charts":
+        if is_htmx("helm-charts"):
             context = helm_wizard.charts_context(project, draft.data, draft=draft)
             return fragment("partials/versions/helm_charts.html", project=project, **context)
         return _render(3, project, draft.data, draft)
     if action in ("registry", "apply_tags"):
         drafts.save(draft, changes, step=3)
-        if htmx.target == "draft-images":
+        if is_htmx("draft-images"):
             form = _images_form(draft.data, project)
             form.token.data = draft.token
             return fragment(

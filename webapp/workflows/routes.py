@@ -9,9 +9,9 @@ from wtforms.fields.choices import SelectChoice
 
 from webapp.audit.services import record
 from webapp.auth.access import admin_required
-from webapp.catalog.common import get_or_404, name_taken, render_form
 from webapp.extensions import db
 from webapp.models import Environment, Project, Release, User, Workflow
+from webapp.pages import get_or_404, name_taken, render_form
 from webapp.workflows import bp
 from webapp.workflows import settings as stage_settings
 from webapp.workflows.forms import WorkflowForm

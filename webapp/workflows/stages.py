@@ -8,10 +8,10 @@ from wtforms.fields.choices import SelectChoice
 
 from webapp.audit.services import record
 from webapp.auth.access import admin_required
-from webapp.catalog.common import render_form
 from webapp.extensions import db
 from webapp.htmx_responses import fragment, is_htmx
 from webapp.models import StageKind, User, Workflow, WorkflowStage
+from webapp.pages import render_form
 from webapp.workflows import bp
 from webapp.workflows.forms import (
     ApprovalStageForm,

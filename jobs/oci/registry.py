@@ -6,17 +6,17 @@ Public API: ``check_registry``, ``copy_image``, ``resolve``, ``image_exists``,
 
 from __future__ import annotations
 
-from jobs.oci_auth import Credentials, credentials_from_docker_config, repository_scope
-from jobs.oci_copy import CopyProgress, CopyResult, ImageCopier, ProgressCallback
-from jobs.oci_errors import (
+from jobs.oci.auth import Credentials, credentials_from_docker_config, repository_scope
+from jobs.oci.copy import CopyProgress, CopyResult, ImageCopier, ProgressCallback
+from jobs.oci.errors import (
     DigestMismatchError,
     NotFoundError,
     RegistryError,
     UnauthorizedError,
 )
-from jobs.oci_manifest import ACCEPT, sha256_digest
-from jobs.oci_ref import ImageRef
-from jobs.oci_transport import RegistryClient, RetryPolicy
+from jobs.oci.manifest import ACCEPT, sha256_digest
+from jobs.oci.ref import ImageRef
+from jobs.oci.transport import RegistryClient, RetryPolicy
 
 __all__ = [
     "CopyProgress",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from jobs.oci_errors import RegistryError, UnauthorizedError
+from jobs.oci.errors import RegistryError, UnauthorizedError
 
 _PARAM_RE = re.compile(r'([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
 

@@ -1,6 +1,6 @@
 """Test Jobs: run a Kubernetes Job in a namespace, wait, keep its logs, delete it.
 
-Plain Python over :mod:`jobs.cluster`; no Flask.
+Plain Python over :mod:`jobs.kube.cluster`; no Flask.
 """
 
 from __future__ import annotations
@@ -12,16 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jobs.cluster import (
-    FIELD_MANAGER,
-    PULL_FAILURES,
-    ClusterAccess,
-    ClusterConnection,
-    ClusterError,
-    ClusterNotFound,
-    connect,
-)
-from jobs.rollouts import list_pods, pod_failure
+from jobs.kube.access import ClusterAccess, ClusterError, ClusterNotFound
+from jobs.kube.cluster import FIELD_MANAGER, PULL_FAILURES, ClusterConnection, connect
+from jobs.kube.rollouts import list_pods, pod_failure
 
 
 @dataclass(frozen=True)

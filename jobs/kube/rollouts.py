@@ -1,6 +1,6 @@
 """Waiting for rollouts as ``kubectl rollout status`` does, and failing fast on bad pods.
 
-Plain Python over :mod:`jobs.cluster`; no Flask.
+Plain Python over :mod:`jobs.kube.cluster`; no Flask.
 """
 
 from __future__ import annotations
@@ -9,16 +9,18 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from jobs.cluster import (
-    PULL_FAILURES,
-    RUN_FAILURES,
-    WORKLOAD_KINDS,
+from jobs.kube.access import (
     ClusterAccess,
-    ClusterConnection,
     ClusterError,
     ImagePullFailed,
     RolloutFailed,
     RolloutTimeout,
+)
+from jobs.kube.cluster import (
+    PULL_FAILURES,
+    RUN_FAILURES,
+    WORKLOAD_KINDS,
+    ClusterConnection,
     connect,
     get_workload,
     pod_containers,

@@ -16,8 +16,7 @@ from typing import Any
 
 import yaml
 
-from jobs.cluster import (
-    WORKLOAD_KINDS,
+from jobs.kube.access import (
     ClusterAccess,
     ClusterConflict,
     ClusterError,
@@ -26,8 +25,8 @@ from jobs.cluster import (
     ClusterUnauthorized,
     ClusterUnreachable,
     RolloutTimeout,
-    server_address,
 )
+from jobs.kube.cluster import WORKLOAD_KINDS, server_address
 
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
@@ -203,7 +202,7 @@ def helm_upgrade(
     namespace if needed. With ``wait`` Helm waits for the resources to be ready
     and marks the revision failed at ``timeout``; a deploy job gets quicker and
     clearer failures (CrashLoopBackOff at once, with the pod's message) from
-    ``wait=False`` then :func:`jobs.rollouts.wait_for_rollout` on ``.workloads``.
+    ``wait=False`` then :func:`jobs.kube.rollouts.wait_for_rollout` on ``.workloads``.
     """
     import helm_python
 

@@ -1,6 +1,6 @@
 """Helm chart archives: safety checks, inspection, SemVer and packaging through the Helm SDK.
 
-Plain Python (no Flask). Registry work (push, pull, versions) is in ``jobs.chart_push``.
+Plain Python (no Flask). Registry work (push, pull, versions) is in ``jobs.helm.repository``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from jobs.helm_values import dump_values
+from jobs.helm.values import dump_values
 
 
 class ChartError(ValueError):

@@ -1,6 +1,6 @@
 """The optional Docker-daemon copy engine: login, pull, tag, push through the ``docker`` SDK.
 
-Same call shape as ``jobs.registry.copy_image``, for users who want images to
+Same call shape as ``jobs.oci.registry.copy_image``, for users who want images to
 go through a Docker daemon (as Zadig does). A daemon stores one platform of
 an image, so an index (multi-arch) source arrives as a single-platform image
 with a new digest; the result says so in ``reduced_to_platform``.
@@ -13,11 +13,11 @@ from collections.abc import Iterable
 import docker
 import docker.errors
 
-from jobs.oci_auth import Credentials, credentials_from_docker_config
-from jobs.oci_copy import CopyProgress, CopyResult, ProgressCallback
-from jobs.oci_errors import NotFoundError, RegistryError, UnauthorizedError
-from jobs.oci_manifest import DOCKER_MANIFEST, INDEX_TYPES
-from jobs.oci_ref import ImageRef
+from jobs.oci.auth import Credentials, credentials_from_docker_config
+from jobs.oci.copy import CopyProgress, CopyResult, ProgressCallback
+from jobs.oci.errors import NotFoundError, RegistryError, UnauthorizedError
+from jobs.oci.manifest import DOCKER_MANIFEST, INDEX_TYPES
+from jobs.oci.ref import ImageRef
 
 _AUTH_WORDS = ("unauthorized", "authentication required", "denied", "no basic auth credentials")
 

@@ -1,4 +1,4 @@
-"""Small guards shared by the catalog's views."""
+"""What every area's views share: 404 guards, form pages with 422, name checks."""
 
 from __future__ import annotations
 

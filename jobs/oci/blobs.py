@@ -9,11 +9,11 @@ from collections.abc import Callable, Iterator
 import requests
 import urllib3
 
-from jobs.oci_auth import repository_scope
-from jobs.oci_errors import DigestMismatchError, RegistryError
-from jobs.oci_manifest import Descriptor
-from jobs.oci_ref import ImageRef
-from jobs.oci_transport import RegistryClient, with_retries
+from jobs.oci.auth import repository_scope
+from jobs.oci.errors import DigestMismatchError, RegistryError
+from jobs.oci.manifest import Descriptor
+from jobs.oci.ref import ImageRef
+from jobs.oci.transport import RegistryClient, with_retries
 
 CHUNK_SIZE = 1 << 20
 FALLBACK_UPLOAD_CHUNK = 8 << 20  # first chunk size tried after a 413 on a whole-blob PUT

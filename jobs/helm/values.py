@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import yaml
 
-from jobs.oci_ref import ImageRef
+from jobs.oci.ref import ImageRef
 
 KeyPath = tuple[str, ...]
 

@@ -7,12 +7,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
-from jobs.oci_auth import repository_scope
-from jobs.oci_blobs import CHUNK_SIZE, BlobCopier
-from jobs.oci_errors import DigestMismatchError, RegistryError
-from jobs.oci_manifest import ACCEPT, Descriptor, Manifest
-from jobs.oci_ref import ImageRef
-from jobs.oci_transport import RegistryClient
+from jobs.oci.auth import repository_scope
+from jobs.oci.blobs import CHUNK_SIZE, BlobCopier
+from jobs.oci.errors import DigestMismatchError, RegistryError
+from jobs.oci.manifest import ACCEPT, Descriptor, Manifest
+from jobs.oci.ref import ImageRef
+from jobs.oci.transport import RegistryClient
 
 
 @dataclass

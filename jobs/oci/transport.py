@@ -17,8 +17,8 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from jobs.oci_auth import Credentials, TokenStore, parse_challenge
-from jobs.oci_errors import NotFoundError, RegistryError, UnauthorizedError
+from jobs.oci.auth import Credentials, TokenStore, parse_challenge
+from jobs.oci.errors import NotFoundError, RegistryError, UnauthorizedError
 
 T = TypeVar("T")
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})

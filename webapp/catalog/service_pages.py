@@ -5,17 +5,16 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from jobs.helm_values import ValuesError, detect_image_paths, format_image_paths, parse_values
-from jobs.service_charts import pull_service_chart
+from jobs.helm.values import ValuesError, detect_image_paths, format_image_paths, parse_values
 from webapp.audit.services import record
 from webapp.auth.access import admin_required
 from webapp.catalog import bp
-from webapp.catalog.common import get_or_404, name_taken, render_form, users_message
 from webapp.catalog.forms import HelmServiceForm, YamlServiceForm
 from webapp.catalog.usage import service_users
 from webapp.extensions import db
 from webapp.jobruns.queue import enqueue
 from webapp.models import EnvironmentService, Project, ProjectKind, Service
+from webapp.pages import get_or_404, name_taken, render_form, users_message
 
 
 def _form_class(project: Project):
@@ -52,7 +51,7 @@ def _start_chart_pull(form, item: Service) -> None:
     if not reference:
         return
     run = enqueue(
-        pull_service_chart,
+        "jobs.service_charts.pull_service_chart",
         item.id,
         reference,
         kind="service_chart_pull",

@@ -15,8 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jobs.charts import PackagedChart, sort_versions, tag_for_version, version_from_tag
-from jobs.registry import Credentials, NotFoundError, RegistryError, list_tags
+from jobs.helm.charts import (
+    PackagedChart,
+    is_semver,
+    sort_versions,
+    tag_for_version,
+    version_from_tag,
+)
+from jobs.oci.registry import Credentials, NotFoundError, RegistryError, list_tags
 
 
 class ChartRepositoryError(Exception):
@@ -80,7 +86,7 @@ def pull_chart(
 ) -> bytes:
     """The .tgz bytes of ``oci://host/path/name:version``, pulled with Helm.
 
-    The bytes are untrusted: check them with ``jobs.charts.inspect_chart_archive``.
+    The bytes are untrusted: check them with ``jobs.helm.charts.inspect_chart_archive``.
     """
     chart, colon, version = reference.strip().rpartition(":")
     if not colon or "/" in version or not version:
@@ -174,3 +180,21 @@ def _helm_call(what: str, password: str | None, function: Any, *args: Any, **kwa
                 f"Helm failed {what}: {detail.replace(password, '***')}"
             ) from None
         raise ChartRepositoryError(f"Helm failed {what}: {detail}") from exc
+
+
+def parse_chart_reference(reference: str) -> tuple[str, str, str]:
+    """``oci://host[:port]/path/name:version`` -> (host, repository path with name, version).
+
+    Raises ``ValueError`` with a message a person can act on.
+    """
+
+    text = reference.strip()
+    if not text.startswith("oci://"):
+        raise ValueError("Write the chart as oci://host[:port]/path/name:version.")
+    chart, colon, version = text.removeprefix("oci://").rpartition(":")
+    host, _, path = chart.partition("/")
+    if not colon or not host or not path or "/" in version or any(c.isspace() for c in text):
+        raise ValueError("Write the chart as oci://host[:port]/path/name:version.")
+    if not is_semver(version.replace("_", "+")):
+        raise ValueError(f"The chart version {version!r} is not a SemVer 2 version.")
+    return host, path, version
