@@ -9,7 +9,9 @@ Debian packages are installed only when their program is missing, with
 ``apt-get install -y --no-install-recommends`` (apt's output goes to
 ``.run/apt.log``). Where that is impossible (not root, no apt-get, install
 failed) it prints one line saying what to install and exits 1. The venv is
-(re)installed only when requirements.txt changed since the last install.
+(re)installed only when requirements.txt or pyproject.toml changed since the
+last install; the project itself goes in editable (it registers the ``flask``
+plugin commands ``images`` and ``demo``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ RUN_DIR = ROOT / ".run"
 VENV = ROOT / ".venv"
 STAMP = VENV / ".installed"
 REQUIREMENTS = ROOT / "requirements.txt"
+PYPROJECT = ROOT / "pyproject.toml"
 
 # program -> Debian package that provides it
 RUN_PROGRAMS = {
@@ -109,7 +112,7 @@ def install_debian_packages(programs: dict[str, str], *, force: bool = False) ->
 
 
 def _requirements_hash() -> str:
-    return hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+    return hashlib.sha256(REQUIREMENTS.read_bytes() + PYPROJECT.read_bytes()).hexdigest()
 
 
 def _create_venv() -> None:
@@ -145,25 +148,19 @@ def install_venv() -> None:
     if not python.exists():
         _create_venv()
     print(f"installing Python packages into .venv (log: {log.relative_to(ROOT)}) …")
+    pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check"]
     with log.open("wb") as handle:
-        result = subprocess.run(
-            [
-                str(python),
-                "-m",
-                "pip",
-                "install",
-                "--disable-pip-version-check",
-                "-r",
-                str(REQUIREMENTS),
-            ],
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
-    if result.returncode != 0:
-        tail = log.read_text(errors="replace").splitlines()[-15:]
-        raise BootstrapError("pip install -r requirements.txt failed:\n  " + "\n  ".join(tail))
+        for what, args in (
+            ("-r requirements.txt", ["-r", str(REQUIREMENTS)]),
+            # No build isolation: the venv's own setuptools builds it, offline.
+            ("-e .", ["--no-deps", "--no-build-isolation", "-e", str(ROOT)]),
+        ):
+            result = subprocess.run(
+                pip + args, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+            if result.returncode != 0:
+                tail = log.read_text(errors="replace").splitlines()[-15:]
+                raise BootstrapError(f"pip install {what} failed:\n  " + "\n  ".join(tail))
     STAMP.write_text(wanted + "\n")
 
 

@@ -339,7 +339,7 @@ def database_identity() -> tuple[str, bool]:
 
 def demo_credentials() -> list[tuple[str, str, str]]:
     """(username, password, role) of the demo users, from the seed's 0600 file."""
-    from webapp.cli.demo import DEMO_USERS
+    from sandbox.demo_seed import DEMO_USERS
 
     known = {}
     path = instance_path() / "demo-credentials.txt"

@@ -7,7 +7,10 @@ from pathlib import Path
 
 from flask import Flask
 
+from webapp import audit, auth, catalog, jobruns, main, releases, versions, workflows
 from webapp import config as config_module
+from webapp.auth.access import require_sign_in
+from webapp.cli import register_commands
 from webapp.extensions import csrf, db, htmx, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,17 +43,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     htmx.init_app(app)
 
-    from webapp import audit, auth, catalog, jobruns, main, releases, versions, workflows
-
     for module in (main, auth, catalog, jobruns, audit, versions, workflows, releases):
         app.register_blueprint(module.bp)
     main.register_error_pages(app)
-    from webapp.auth.access import require_sign_in
 
     app.before_request(require_sign_in)
     login_manager.login_view = "auth.login"
-
-    from webapp.cli import register_commands
 
     register_commands(app)
     return app

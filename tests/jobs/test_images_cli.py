@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 
 import flask
 import pytest
 import requests
 
+from jobs.oci.cli import images_cli
 from sandbox.images import push_demo_image
-from webapp.cli.images import images_cli
 
 
 @pytest.fixture
@@ -82,3 +85,19 @@ def test_docker_engine_from_the_cli(runner, dockerd, registry, second_registry):
         headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
     )
     assert served.headers["Docker-Content-Digest"] == report["digest"]
+
+
+@pytest.mark.parametrize("command", [["images", "copy"], ["demo", "seed"]])
+def test_plugin_commands_are_found_without_the_app(command):
+    """``flask images``/``flask demo`` come from pyproject's entry points, not from create_app."""
+    env = {k: v for k, v in os.environ.items() if k != "SLIPWAY_SECRET_KEY"} | {"FLASK_DEBUG": "0"}
+    # An app that cannot start (no secret key outside debug) does not stop them.
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "webapp", *command, "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"Usage: python -m flask {' '.join(command)}" in result.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import requests
 from sqlalchemy import func, select
 
+from sandbox.demo_cli import demo_cli
 from webapp.extensions import db
 from webapp.models import Cluster, Environment, Project, Service, Workflow
 
@@ -14,8 +15,8 @@ def test_seed_builds_the_demo_and_is_idempotent(
 ):
     kubeconfig = tmp_path / "kubeconfig"
     sandbox_cluster.write_kubeconfig(str(kubeconfig))
-    args = ["demo", "seed", "--registry", registry.address, "--kubeconfig", str(kubeconfig)]
-    first = runner.invoke(args=args)
+    args = ["seed", "--registry", registry.address, "--kubeconfig", str(kubeconfig)]
+    first = runner.invoke(demo_cli, args=args)
     assert first.exit_code == 0, first.output
     passwords = {
         line.split()[0]: line.split()[1]
@@ -29,7 +30,7 @@ def test_seed_builds_the_demo_and_is_idempotent(
         headers={"Accept": "application/vnd.oci.image.index.v1+json"},
     )
     assert index.status_code == 200 and len(index.json()["manifests"]) == 2
-    again = runner.invoke(args=[*args, "--no-push"])
+    again = runner.invoke(demo_cli, args=[*args, "--no-push"])
     assert again.exit_code == 0, again.output
     with app.app_context():
         projects = {p.key: p for p in db.session.scalars(select(Project))}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from sandbox.demo_cli import demo_cli
 from tests.helpers import run_queued_jobs
 from tests.webapp.version_fixtures import images_post, text
 from webapp.extensions import db
@@ -20,7 +21,7 @@ def test_the_demo_helm_project_makes_a_version(
     kubeconfig = tmp_path / "kubeconfig"
     sandbox_cluster.write_kubeconfig(str(kubeconfig))
     seeded = runner.invoke(
-        args=["demo", "seed", "--registry", registry.address, "--kubeconfig", str(kubeconfig)]
+        demo_cli, args=["seed", "--registry", registry.address, "--kubeconfig", str(kubeconfig)]
     )
     assert seeded.exit_code == 0, seeded.output
     with app.app_context():

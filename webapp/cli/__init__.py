@@ -1,19 +1,16 @@
-"""``flask`` sub-commands: users, worker, jobs, demo, images."""
+"""``flask`` sub-commands of the app: users, worker, jobs.
+
+``flask images`` (jobs/oci/cli.py) and ``flask demo`` (sandbox/demo_cli.py) are
+plugin commands (pyproject.toml's entry points): flask finds them without the app.
+"""
 
 from flask import Flask
 
+from webapp.cli.jobs import jobs_cli, worker_command
+from webapp.cli.users import users_cli
+
 
 def register_commands(app: Flask) -> None:
-    from webapp.cli.demo import demo_cli
-    from webapp.cli.jobs import jobs_cli, worker_command
-    from webapp.cli.users import users_cli
-
     app.cli.add_command(users_cli)
     app.cli.add_command(worker_command)
     app.cli.add_command(jobs_cli)
-    app.cli.add_command(demo_cli)
-    try:
-        from webapp.cli.images import images_cli
-    except ImportError:  # the image copy CLI lands with its engine
-        return
-    app.cli.add_command(images_cli)

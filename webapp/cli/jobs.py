@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from rq import Worker
 
+from jobs import TASK_MODULES
 from webapp.jobruns.queue import redis_connection
 from webapp.jobruns.reaper import reap
 
@@ -50,6 +52,7 @@ def _reap_once() -> None:
 def worker_command(burst: bool) -> None:
     """Run an RQ worker (with RQ's scheduler) and, beside it, the reaper every few seconds."""
     app = current_app._get_current_object()
+    _preload_tasks()
     reaper = _start_reaper(app)
     worker = Worker(app.config["RQ_QUEUES"], connection=redis_connection())
     try:
@@ -57,6 +60,12 @@ def worker_command(burst: bool) -> None:
     finally:
         reaper.terminate()
         reaper.wait(10)
+
+
+def _preload_tasks() -> None:
+    """Import the task modules once, so each forked work-horse starts with them loaded."""
+    for name in TASK_MODULES:
+        importlib.import_module(name)
 
 
 def _start_reaper(app) -> subprocess.Popen:

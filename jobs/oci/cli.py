@@ -1,18 +1,22 @@
-"""``flask images copy SRC DST``: copy one image between registries from the command line."""
+"""``flask images copy SRC DST``: copy one image between registries from the command line.
+
+A Flask plugin command (pyproject.toml's ``flask.commands`` entry point): it needs
+no app, so ``flask`` finds it without building one and it starts in a fraction of
+a second, as a per-image script needs.
+"""
 
 from __future__ import annotations
 
 import json
 
 import click
-from flask.cli import AppGroup
 
-images_cli = AppGroup("images", help="Copy container images between registries.")
+from jobs.oci.registry import Credentials, RegistryError, copy_image
+
+images_cli = click.Group("images", help="Copy container images between registries.")
 
 
 def _credentials(ctx: click.Context, param: click.Parameter, value: str | None):
-    from jobs.oci.registry import Credentials
-
     if value is None:
         return None
     try:
@@ -21,7 +25,7 @@ def _credentials(ctx: click.Context, param: click.Parameter, value: str | None):
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
-@images_cli.command("copy", with_appcontext=False)
+@images_cli.command("copy")
 @click.argument("src")
 @click.argument("dst")
 @click.option(
@@ -50,10 +54,9 @@ def _credentials(ctx: click.Context, param: click.Parameter, value: str | None):
 @click.option("--docker-host", default=None, help="Docker daemon URL for --engine docker.")
 def copy_command(src, dst, engine, src_creds, dest_creds, plain_http, concurrency, docker_host):
     """Copy SRC to DST and print one JSON line with the target digest and counts."""
-    from jobs.oci.registry import RegistryError, copy_image
-
     try:
         if engine == "docker":
+            # The docker SDK costs start-up time only the docker engine needs.
             from jobs.oci.docker_engine import copy_image_with_docker
 
             result = copy_image_with_docker(

@@ -1,4 +1,7 @@
-"""``flask demo seed``: users, a registry, a sandbox cluster and two demo projects."""
+"""The demo of ``make run``: users, a registry, a sandbox cluster and two demo projects.
+
+``flask demo seed`` (``sandbox/demo_cli.py``) runs :func:`seed` in the app context.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +12,13 @@ from pathlib import Path
 import click
 import yaml
 from flask import current_app
-from flask.cli import AppGroup
 from sqlalchemy import select
 
+from jobs.helm.charts import inspect_chart_archive
+from jobs.kube.access import ClusterError
+from jobs.kube.cluster import server_version
 from sandbox import demo_data
+from sandbox.charts import build_chart_archive
 from webapp.catalog.state import record_deployed
 from webapp.extensions import db
 from webapp.models import (
@@ -28,8 +34,7 @@ from webapp.models import (
     Workflow,
     WorkflowStage,
 )
-
-demo_cli = AppGroup("demo", help="The demo data of make run.")
+from webapp.models.base import utcnow
 
 DEMO_USERS = (
     ("admin", Role.ADMIN),
@@ -39,11 +44,7 @@ DEMO_USERS = (
 )
 
 
-@demo_cli.command("seed")
-@click.option("--registry", "registry_address", required=True, help="host:port of the registry.")
-@click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False), default=None)
-@click.option("--push/--no-push", default=True, help="Push the demo images first.")
-def seed_command(registry_address: str, kubeconfig: str | None, push: bool) -> None:
+def seed(registry_address: str, kubeconfig: str | None, push: bool) -> None:
     """Create (or refresh) the demo; print the users' passwords."""
     if push:
         click.echo(f"pushing demo images to {registry_address} …")
@@ -119,10 +120,6 @@ def _upsert_cluster(kubeconfig: str | None) -> Cluster | None:
 
 def _check_connection(cluster: Cluster) -> None:
     """Ask the cluster its version now, so the pages know it is the sandbox from the start."""
-    from jobs.kube.access import ClusterError
-    from jobs.kube.cluster import server_version
-    from webapp.models.base import utcnow
-
     try:
         cluster.server_version = server_version(cluster.access())
         cluster.checked_at = utcnow()
@@ -215,9 +212,6 @@ def _fill_service(row: Service, kind: ProjectKind, spec, registry: Registry) -> 
     if kind is ProjectKind.K8S_YAML:
         row.yaml_template = demo_data.yaml_template(spec, f"{repository}:{spec.tag}")
         return
-    from jobs.helm.charts import inspect_chart_archive
-    from sandbox.charts import build_chart_archive
-
     archive = build_chart_archive(
         spec.name, "1.0.0", image_repository=repository, image_tag=spec.tag, port=spec.port
     )
