@@ -14,14 +14,14 @@ from jobs.kube.access import ClusterAccess, ClusterError
 from jobs.kube.test_jobs import run_test_job
 from jobs.release_deploy import deploy_stage, helm_deploy_stage
 from webapp.extensions import db
-from webapp.models import ReleaseStatus, StageKind, StageStatus
+from webapp.models import Release, ReleaseStage, ReleaseStatus, StageKind, StageStatus
 from webapp.releases.services import schedule_approval_timeout
 
 #: Seconds between looks at a rollout or a test Job.
 POLL_INTERVAL = 0.2
 
 
-def run_stage(release, stage):
+def run_stage(release: Release, stage: ReleaseStage) -> StageStatus:
     """Run ``stage`` of ``release``; its final (or waiting) ``StageStatus``."""
 
     if stage.kind is StageKind.APPROVAL:
@@ -59,7 +59,7 @@ def run_stage(release, stage):
 # --- approval -----------------------------------------------------------------
 
 
-def _wait_for_approval(release, stage):
+def _wait_for_approval(release: Release, stage: ReleaseStage) -> StageStatus:
 
     if stage.status is StageStatus.WAITING_APPROVAL:  # resumed by the reaper: still waiting
         return stage.status
@@ -76,7 +76,9 @@ def _wait_for_approval(release, stage):
 # --- test ---------------------------------------------------------------------
 
 
-def run_test_stage(release, stage, access: ClusterAccess | None):
+def run_test_stage(
+    release: Release, stage: ReleaseStage, access: ClusterAccess | None
+) -> StageStatus:
     """A Kubernetes Job in the target namespace, or HTTP checks; passes or fails."""
 
     settings = stage.settings or {}
@@ -107,7 +109,7 @@ def run_test_stage(release, stage, access: ClusterAccess | None):
     return status, f"Job {result.job_name}: {result.message}"
 
 
-def _http_checks(stage, checks: list[dict], timeout: float):
+def _http_checks(stage: ReleaseStage, checks: list[dict], timeout: float) -> StageStatus:
 
     failures = []
     for check in checks:

@@ -11,7 +11,6 @@ from jobs.release_stages import run_stage
 from jobs.runtime import job_run
 from webapp.extensions import db
 from webapp.models import Release, ReleaseStage, ReleaseStatus, StageStatus
-from webapp.models import ReleaseStatus as Status
 from webapp.releases.services import expire_approval, finish, lock_holders, newer_executor
 
 
@@ -81,9 +80,9 @@ def _fail_unexpectedly(release_id: int, exc: Exception) -> None:
     for stage in release.stages:
         if stage.status is StageStatus.RUNNING:
             stage.end(StageStatus.FAILED, f"Unexpected error: {exc}")
-    if release.status is Status.WAITING_APPROVAL:
+    if release.status is ReleaseStatus.WAITING_APPROVAL:
         return
-    finish(release, Status.FAILED, f"Unexpected error in the release executor: {exc}")
+    finish(release, ReleaseStatus.FAILED, f"Unexpected error in the release executor: {exc}")
 
 
 @job_run

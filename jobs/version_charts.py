@@ -8,7 +8,6 @@ passed in job arguments.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from flask import current_app
 
@@ -17,14 +16,14 @@ from jobs.helm.repository import ChartRepositoryError, chart_versions, push_char
 from jobs.helm.values import parse_values
 from jobs.runtime import Outcome, job_run
 from webapp.extensions import db
-from webapp.models import Registry
+from webapp.models import Registry, Version, VersionService
 from webapp.models.versions import ChartStatus
 
 DEFAULT_MAX_CHART_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_VALUES_BYTES = 512 * 1024
 
 
-def build_charts(version: Any) -> list[Any]:
+def build_charts(version: Version) -> list[VersionService]:
     """Package and push every chart of ``version`` not yet done; return the failed services.
 
     Each service's row is committed as it moves (packaging, done or failed), so
@@ -53,7 +52,7 @@ def build_charts(version: Any) -> list[Any]:
     return [s for s in version.charts if s.chart_status != ChartStatus.DONE]
 
 
-def _build_one(version: Any, service: Any, registry: Any) -> None:
+def _build_one(version: Version, service: VersionService, registry: Registry) -> None:
 
     source = service.service
     if source is None or not source.chart_archive:
@@ -107,14 +106,14 @@ def _message(exc: Exception) -> str:
     return str(exc) or exc.__class__.__name__
 
 
-def charts_summary(version: Any, failed: list[Any]) -> str:
+def charts_summary(version: Version, failed: list[VersionService]) -> str:
     """One line naming the failed charts and why, for the version's error."""
     return f"{len(failed)} of {len(version.charts)} charts failed: " + "; ".join(
         f"{s.name}: {s.chart_error or 'not pushed'}" for s in failed
     )
 
 
-def fail_unfinished_charts(version: Any, message: str) -> None:
+def fail_unfinished_charts(version: Version, message: str) -> None:
     """Mark charts still queued or packaging as failed with ``message`` (no commit)."""
 
     for service in version.charts:
