@@ -238,10 +238,10 @@ def releases(query: ReleaseQuery):
 def start_release(body: ReleaseCreate):
     """Queued at once; it runs when its environment is free. Poll the ``Location``:
     ``finished`` turns true at the end; ``waiting_approval`` waits for approvers."""
+    require_role(Role.RELEASE_ENGINEER, Role.TEST_ENGINEER)
     workflow = db.session.get(Workflow, body.workflow_id)
     if workflow is None:
         raise ApiProblem(422, "No such workflow.", "workflow_id")
-    require_role(Role.RELEASE_ENGINEER, Role.TEST_ENGINEER)
     if not services.may_run(current_user, workflow):
         raise ApiProblem(403, "Test engineers run only workflows of non-production environments.")
     version = db.session.get(Version, body.version_id)

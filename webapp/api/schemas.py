@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC
+from datetime import datetime as _datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from webapp.versions.forms import LABEL_RE, MAX_LABELS  # one rule for the form and the API
+
+# The database keeps naive UTC times; the API says so (RFC 3339 with "Z").
+datetime = Annotated[
+    _datetime, AfterValidator(lambda moment: moment.replace(tzinfo=moment.tzinfo or UTC))
+]
+
+Label = Annotated[str, StringConstraints(pattern=LABEL_RE.pattern)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 
 
@@ -119,7 +128,7 @@ class VersionCreate(Strict):
     name: Name
     environment_id: int
     registry_id: int
-    labels: list[str] = Field(default_factory=list, max_length=10)
+    labels: list[Label] = Field(default_factory=list, max_length=MAX_LABELS)
     description: str = Field("", max_length=2000)
     services: list[str] | None = Field(
         None, description="Names of the services to take; every deployed one when left out."

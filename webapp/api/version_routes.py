@@ -26,7 +26,7 @@ from webapp.models import Project, Scope, Version, VersionLabel, VersionService,
 from webapp.models.versions import ChartStatus
 from webapp.pages import get_or_404
 from webapp.versions import helm_routes, services, wizard
-from webapp.versions.plan import deployed_services, environment_of, plan
+from webapp.versions.plan import deployed_services, environment_of, plan, registry_of
 from webapp.versions.routes import get_version
 
 
@@ -161,6 +161,10 @@ def draft_data(project: Project, body: VersionCreate) -> dict:
     env = environment_of(project.id, body.environment_id)
     if env is None:
         raise ApiProblem(422, "No such environment in this project.", "environment_id")
+    for field in ("registry_id", "chart_registry_id"):
+        registry_id = getattr(body, field)
+        if registry_id is not None and registry_of(registry_id) is None:
+            raise ApiProblem(422, "No such registry.", field)
     deployed = {row.service.name: row.service_id for row in deployed_services(env.id)}
     names = body.services if body.services is not None else list(deployed)
     unknown = [name for name in names if name not in deployed]
