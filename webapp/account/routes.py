@@ -18,12 +18,13 @@ from webapp.people.forms import ChangePasswordForm, ConfirmForm, TokenForm
 def password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
+        me = current_user._get_current_object()
         try:
-            services.change_own_password(current_user, form.current.data, form.new.data)
+            services.change_own_password(me, form.current.data, form.new.data)
         except services.PeopleRefused as exc:
             form.current.errors.append(str(exc))
         else:
-            login_user(current_user._get_current_object())  # this session goes on, the others end
+            login_user(me)  # this session goes on, the others end
             flash("Password changed; your other sessions are signed out.", "success")
             return redirect(url_for(".password"))
     return render_form("account/password.html", form)
@@ -52,7 +53,10 @@ def api_tokens():
     form = TokenForm()
     if form.validate_on_submit():
         token, secret = tokens.issue(
-            current_user, form.name.data.strip(), form.scopes.data, form.expires_in.data
+            current_user._get_current_object(),
+            form.name.data.strip(),
+            form.scopes.data,
+            form.expires_in.data,
         )
         # The secret is on this answer only; reloading the list never shows it again.
         return _tokens_page(TokenForm(formdata=None), secret=secret, new_token=token)
