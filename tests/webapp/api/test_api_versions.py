@@ -93,6 +93,7 @@ def test_create_a_version_wait_for_it_and_read_its_digests(app, client, cat, tes
     with app.app_context():
         event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "create"))
         assert (event.username, event.object_name) == ("tester", "v1.0")
+        assert event.detail == "project shop (API token ci)"
 
 
 def test_idempotency_key_makes_one_version(app, client, cat, tester):
