@@ -144,3 +144,29 @@ def test_idempotency_key_starts_one_release_and_belongs_to_one_request(app, clie
     )
     # Keys are per user: the admin's same key is a new request (refused here for its body).
     assert elsewhere.status_code == 422
+
+
+def test_rollback_redeploys_the_last_passed_earlier_version(
+    app,
+    client,
+    shop,  # noqa: F811
+    access,  # noqa: F811
+    images,  # noqa: F811
+):
+    deploy_v1(access, shop, images)
+    workflow_id = make_workflow(app, shop, [DEPLOY_IMAGES])
+    token = bearer(issue_token(app, "release"))
+    urls = []
+    for tag in ("1.0", "2.0"):
+        urls.append(start(client, token, workflow_id, shop.versions[tag]).headers["Location"])
+        run_queued_jobs(app)
+        assert client.get(urls[-1], headers=token).json["status"] == "passed"
+    response = client.post(f"{urls[1]}/rollback", headers=token)
+    assert response.status_code == 202, response.json
+    rollback = response.json
+    assert rollback["is_rollback"] and rollback["version"] == "v1.0"
+    assert rollback["rollback_of_id"] == int(urls[1].rsplit("/", 1)[1])
+    assert response.headers["Location"] == rollback["url"] != urls[1]
+    run_queued_jobs(app)
+    assert client.get(rollback["url"], headers=token).json["status"] == "passed"
+    assert live_images(access, shop.namespace) == {n: images[(n, "1.0")] for n in SERVICES}
