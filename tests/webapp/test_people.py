@@ -65,7 +65,7 @@ def test_create_with_a_generated_password_shown_once(app, admin):
     response = admin.post("/people/new", data={"username": "carol", "role": "release_engineer"})
     assert response.status_code == 200
     password = re.search(r'id="new-password">([^<]+)<', html(response)).group(1)
-    assert len(password) >= 16
+    assert len(password) >= 16 and response.headers["Cache-Control"] == "no-store"
     assert password not in html(admin.get("/people/"))
     carol = signed_in_client(app, "carol", password)
     assert "Welcome, carol" in html(carol.get("/"))
@@ -181,6 +181,7 @@ def test_tokens_page_shows_the_secret_once_and_revokes(app, client, auth):
     )
     assert response.status_code == 201
     secret = re.search(r'id="token-secret">([^<]+)<', html(response)).group(1)
+    assert response.headers["Cache-Control"] == "no-store"
     listing = html(client.get("/account/tokens"))
     assert secret not in listing and secret[:10] in listing and "read, approve" in listing
     with app.app_context():
@@ -217,3 +218,17 @@ def test_bad_token_forms_are_422(client, auth):
         ).status_code
         == 422
     )
+
+
+def test_an_admin_revokes_someone_elses_token_from_their_page(app, admin):
+    tester = signed_in_client(app, "tester")
+    tester.post("/account/tokens", data={"name": "laptop", "scopes": ["read"], "expires_in": 7})
+    target = user_named(app, "tester")
+    page = html(admin.get(f"/people/{target.id}"))
+    assert 'data-token="laptop"' in page and "Revoke laptop" in page
+    with app.app_context():
+        token_id = db.session.scalar(select(ApiToken.id))
+    response = admin.post(f"/account/tokens/{token_id}/revoke")
+    assert response.headers["Location"] == f"/people/{target.id}"
+    with app.app_context():
+        assert db.session.get(ApiToken, token_id).revoked_at is not None

@@ -35,17 +35,15 @@ def _tokens_page(form: TokenForm, secret: str | None = None, new_token=None):
         select(ApiToken).where(ApiToken.user_id == current_user.id).order_by(ApiToken.id.desc())
     ).all()
     status = 422 if form.errors else (201 if secret else 200)
-    return (
-        render_template(
-            "account/tokens.html",
-            form=form,
-            tokens=rows,
-            secret=secret,
-            new_token=new_token,
-            confirm_form=ConfirmForm(),
-        ),
-        status,
+    page = render_template(
+        "account/tokens.html",
+        form=form,
+        tokens=rows,
+        secret=secret,
+        new_token=new_token,
+        confirm_form=ConfirmForm(),
     )
+    return page, status, {"Cache-Control": "no-store"}
 
 
 @bp.route("/tokens", methods=["GET", "POST"])

@@ -173,8 +173,9 @@ def _answer(result, status: int):
 # --- the document ------------------------------------------------------------
 
 
+@functools.cache
 def openapi_document() -> dict:
-    """The OpenAPI 3.1 document of every declared operation."""
+    """The OpenAPI 3.1 document of every declared operation (built once: it is the code's)."""
     models: list[tuple[type[BaseModel], str]] = [(Problem, "serialization")]
     for op in OPERATIONS:
         if op.response is not None:

@@ -37,16 +37,15 @@ def new():
         if services.username_taken(username):
             form.username.errors.append("This username exists.")
         else:
-            user, password = services.create_user(
-                username, Role(form.role.data), form.password.data or None
-            )
+            try:
+                user, password = services.create_user(
+                    username, Role(form.role.data), form.password.data or None
+                )
+            except services.PeopleRefused as exc:
+                form.username.errors.append(str(exc))
+                return render_form("people/new.html", form)
             # Shown on this answer only: never stored in the session or a flash message.
-            return render_template(
-                "people/password_shown.html",
-                user=user,
-                password=password if not form.password.data else None,
-                created=True,
-            )
+            return _password_shown(user, password if not form.password.data else None, True)
     return render_form("people/new.html", form)
 
 
@@ -119,9 +118,11 @@ def reset_password(user_id: int):
     if not form.validate_on_submit():
         return _detail(user, 422, reset_form=form)
     password = services.reset_password(user, form.password.data or None)
-    return render_template(
-        "people/password_shown.html",
-        user=user,
-        password=password if not form.password.data else None,
-        created=False,
+    return _password_shown(user, password if not form.password.data else None, False)
+
+
+def _password_shown(user: User, password: str | None, created: bool):
+    page = render_template(
+        "people/password_shown.html", user=user, password=password, created=created
     )
+    return page, 200, {"Cache-Control": "no-store"}

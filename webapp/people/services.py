@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from webapp.audit.services import record
 from webapp.extensions import db
@@ -36,7 +37,11 @@ def create_user(username: str, role: Role, password: str | None) -> tuple[User, 
     user = User(username=username, role=role)
     user.set_password(password)
     db.session.add(user)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError as exc:  # created by a parallel request since the check
+        db.session.rollback()
+        raise PeopleRefused(f"User {username} exists.") from exc
     record("create", user, detail=f"role {role.value}")
     db.session.commit()
     return user, password
