@@ -29,11 +29,9 @@ def problem(status: int, error: str, field: str | None = None, headers: dict | N
     return response
 
 
-def validation_problem(exc: ValidationError, prefix: str = ""):
+def validation_problem(exc: ValidationError):
     first = exc.errors()[0]
     field = ".".join(str(part) for part in first["loc"]) or None
-    if prefix and field:
-        field = f"{prefix}{field}"
     return problem(422, first["msg"], field)
 
 

@@ -15,6 +15,9 @@ datetime = Annotated[
     _datetime, AfterValidator(lambda moment: moment.replace(tzinfo=moment.tzinfo or UTC))
 ]
 
+# The largest id a database column holds (PostgreSQL bigint, SQLite integer).
+MAX_ID = 2**63 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 Label = Annotated[str, StringConstraints(pattern=LABEL_RE.pattern)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 
@@ -38,7 +41,7 @@ class Page(BaseModel):
 
 
 class PageQuery(Strict):
-    page: int = Field(1, ge=1)
+    page: int = Field(1, ge=1, le=1_000_000)
     per_page: int = Field(25, ge=1, le=100)
 
 
@@ -126,8 +129,8 @@ class VersionCreate(Strict):
     """Freeze services of an environment into a version (as the three-step form does)."""
 
     name: Name
-    environment_id: int
-    registry_id: int
+    environment_id: Id
+    registry_id: Id
     labels: list[Label] = Field(default_factory=list, max_length=MAX_LABELS)
     description: str = Field("", max_length=2000)
     services: list[str] | None = Field(
@@ -145,7 +148,7 @@ class VersionCreate(Strict):
         default_factory=dict,
         description="Helm: per service name, the chart version (SemVer); suggested when left out.",
     )
-    chart_registry_id: int | None = Field(None, description="Helm: the OCI chart repository.")
+    chart_registry_id: Id | None = Field(None, description="Helm: the OCI chart repository.")
 
 
 class ImageOut(BaseModel):
@@ -236,8 +239,8 @@ class WorkflowList(BaseModel):
 
 
 class ReleaseCreate(Strict):
-    workflow_id: int
-    version_id: int
+    workflow_id: Id
+    version_id: Id
 
 
 class DecisionCreate(Strict):
@@ -304,8 +307,8 @@ class ReleaseOut(ReleaseSummary):
 
 
 class ReleaseQuery(PageQuery):
-    project_id: int | None = None
-    environment_id: int | None = None
+    project_id: Id | None = None
+    environment_id: Id | None = None
     status: str | None = Field(
         None,
         pattern="^(queued|running|waiting_approval|passed|failed|rejected|timeout|cancelled)$",

@@ -21,7 +21,7 @@ from pydantic.json_schema import models_json_schema
 from webapp.api import bp
 from webapp.api.errors import ApiProblem, validation_problem
 from webapp.api.idempotency import idempotent as keep_answers
-from webapp.api.schemas import Problem
+from webapp.api.schemas import MAX_ID, Problem
 from webapp.api.tokens import require_scope
 from webapp.models import Scope
 
@@ -105,7 +105,7 @@ def operation(
             if scope is not None:
                 require_scope(scope)
             if query is not None:
-                kwargs["query"] = _parse(query, request.args.to_dict(), "query: ")
+                kwargs["query"] = _parse(query, request.args.to_dict())
             if body is not None:
                 data = request.get_json(silent=True)
                 if not isinstance(data, dict):
@@ -138,11 +138,11 @@ def operation(
     return decorator
 
 
-def _parse(model: type[BaseModel], data: dict, prefix: str = ""):
+def _parse(model: type[BaseModel], data: dict):
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise _Invalid(validation_problem(exc, prefix)) from exc
+        raise _Invalid(validation_problem(exc)) from exc
 
 
 class _Invalid(Exception):
@@ -153,6 +153,14 @@ class _Invalid(Exception):
 @bp.errorhandler(_Invalid)
 def _invalid(exc: _Invalid):
     return exc.response
+
+
+@bp.url_value_preprocessor
+def _ids_in_range(endpoint: str | None, values: dict | None) -> None:
+    """An id in the path no database column can hold names nothing: 404, not an overflow."""
+    for value in (values or {}).values():
+        if isinstance(value, int) and value > MAX_ID:
+            raise ApiProblem(404, "No such object.")
 
 
 def _answer(result, status: int):

@@ -180,3 +180,28 @@ def test_creating_a_token_is_audited(app, client, auth):
         assert event.username == "tester" and "read" in event.detail
     secret = re.search(r'id="token-secret">([^<]+)<', response.get_data(as_text=True)).group(1)
     assert client.get("/api/v1/projects", headers=bearer(secret)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "method,url,body,status,field",
+    [
+        ("GET", f"/api/v1/versions/{10**30}", None, 404, None),
+        ("GET", f"/api/v1/releases?project_id={10**30}", None, 422, "project_id"),
+        ("GET", "/api/v1/projects/1/versions?page=abc", None, 422, "page"),
+        ("GET", "/api/v1/releases?page=99999999999", None, 422, "page"),
+        ("GET", "/api/v1/releases?colour=blue", None, 422, "colour"),
+        ("POST", "/api/v1/releases", {"workflow_id": 10**30, "version_id": 1}, 422, "workflow_id"),
+        ("POST", "/api/v1/releases", [1], 400, None),
+        ("POST", "/api/v1/releases", "{not json", 400, None),
+    ],
+)
+def test_odd_input_is_a_4xx_json_problem(app, client, method, url, body, status, field):
+    headers = bearer(issue_token(app, "admin"))
+    if isinstance(body, str):
+        response = client.open(
+            url, method=method, data=body, content_type="application/json", headers=headers
+        )
+    else:
+        response = client.open(url, method=method, json=body, headers=headers)
+    assert response.status_code == status, response.json
+    assert response.json["field"] == field and response.json["error"]
