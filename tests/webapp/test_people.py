@@ -58,6 +58,7 @@ def test_the_nav_links_to_people_for_admins_and_to_the_account_for_everyone(app,
     viewer = signed_in_client(app, "viewer")
     page = html(viewer.get("/"))
     assert 'href="/people/"' not in page and 'href="/account/tokens"' in page
+    assert 'href="/account/password"' in html(viewer.get("/account/tokens"))
     assert viewer.get("/people/").status_code == 403
 
 
