@@ -84,6 +84,12 @@ def test_create_a_version_wait_for_it_and_read_its_digests(app, client, cat, tes
         headers=tester,
     ).json
     assert [v["name"] for v in listed["items"]] == ["v1.0"] and listed["total"] == 1
+    beyond = client.get(
+        f"/api/v1/projects/{cat.project_id}/versions?per_page=1&page=2", headers=tester
+    ).json
+    assert (beyond["items"], beyond["total"], beyond["pages"], beyond["page"]) == ([], 1, 1, 2)
+    found = client.get(f"/api/v1/projects/{cat.project_id}/versions?q=web", headers=tester).json
+    assert [v["name"] for v in found["items"]] == ["v1.0"]  # found by a service's name
     assert (
         client.get(f"/api/v1/projects/{cat.project_id}/versions?label=nope", headers=tester).json[
             "items"
