@@ -136,6 +136,12 @@ class VersionCreate(Strict):
     services: list[str] | None = Field(
         None, description="Names of the services to take; every deployed one when left out."
     )
+    tag: str | None = Field(
+        None,
+        max_length=128,
+        description="The tag of every image not given one in images; "
+        "the version's name when left out.",
+    )
     images: dict[str, ImageOverride] = Field(
         default_factory=dict,
         description='Per image, keyed "service/container": target tag, repository, push. '

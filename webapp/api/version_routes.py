@@ -191,11 +191,11 @@ def draft_data(project: Project, body: VersionCreate) -> dict:
         for item in plan({**data, "images": {}}, project.id)
         for image in item.images
     }
-    images = {}
+    images = {key: {"tag": body.tag} for key in planned_keys.values()} if body.tag else {}
     for key, override in body.images.items():
         if key not in planned_keys:
             raise ApiProblem(422, f"No image {key} (write service/container).", f"images.{key}")
-        images[planned_keys[key]] = override.model_dump()
+        images[planned_keys[key]] = {**override.model_dump(), "tag": override.tag or body.tag}
     data["images"] = images
     return data
 

@@ -3,10 +3,13 @@ real registry, read back with their digests; the form's rules; Idempotency-Key."
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 import requests
 from sqlalchemy import func, select
 
+from sandbox.images import push_demo_image
 from tests.helpers import run_queued_jobs
 from tests.webapp.api.conftest import bearer, issue_token
 from tests.webapp.test_releases import images  # noqa: F401  (real images in the registry)
@@ -55,6 +58,7 @@ def test_create_a_version_wait_for_it_and_read_its_digests(app, client, cat, tes
         "environment_id": cat.environment_id,
         "registry_id": cat.registry_id,
         "labels": ["sprint-12"],
+        "tag": "build-7",
         "images": {"web/api": {"tag": "api-2"}},
     }
     response = client.post(f"/api/v1/projects/{cat.project_id}/versions", json=body, headers=tester)
@@ -70,13 +74,14 @@ def test_create_a_version_wait_for_it_and_read_its_digests(app, client, cat, tes
     assert version["status"] == "success", version
     images_out = {i["container"]: i for s in version["services"] for i in s["images"]}
     assert images_out["api"]["target_ref"] == f"{registry.address}/prod/api:api-2"
-    assert images_out["cart"]["target_ref"] == f"{registry.address}/prod/cart:v1.0"
+    assert images_out["cart"]["target_ref"] == f"{registry.address}/prod/cart:build-7"
+    assert images_out["web"]["target_ref"] == f"{registry.address}/prod/web:build-7"
     for container, image in images_out.items():
         assert image["status"] == "done", container
         assert image["target_digest"].startswith("sha256:")
         # Copied byte for byte: the target's manifest digest is the source's.
         assert image["target_digest"] == image["source_digest"]
-    assert images_out["cart"]["target_digest"] == manifest_digest(registry, "prod/cart", "v1.0")
+    assert images_out["cart"]["target_digest"] == manifest_digest(registry, "prod/cart", "build-7")
     assert images_out["api"]["target_digest"] == manifest_digest(registry, "prod/api", "api-2")
 
     listed = client.get(
@@ -126,6 +131,7 @@ def test_idempotency_key_makes_one_version(app, client, cat, tester):
         ({"name": "-bad"}, "name", "letters"),
         ({"services": ["cart", "ghost"]}, "services", "ghost"),
         ({"images": {"web/web": {"tag": ".bad"}}}, "images.web/web.tag", "tag"),
+        ({"tag": "-bad"}, "images.cart/cart.tag", "tag"),
         ({"images": {"web/nope": {"tag": "x"}}}, "images.web/nope", "No image"),
         (
             {"images": {"cart/cart": {"repository": "elsewhere.example.com/x"}}},
@@ -167,3 +173,25 @@ def test_retry_and_delete_follow_the_version_rules(app, client, cat, tester):
     assert client.post(f"{url}/retry", headers=tester).json["error"].startswith("Only a failed")
     assert client.delete(url, headers=tester).status_code == 204
     assert client.get(url, headers=tester).status_code == 404
+
+
+def test_a_failed_version_is_retried_through_the_api(app, client, registry, tester):
+    missing = f"{registry.address}/api-retry/cart:{uuid.uuid4().hex[:8]}"
+    cat = make_version_catalog(app, registry.address, {"cart": {"cart": missing}})
+    body = {"name": "v5", "environment_id": cat.environment_id, "registry_id": cat.registry_id}
+    url = client.post(
+        f"/api/v1/projects/{cat.project_id}/versions", json=body, headers=tester
+    ).headers["Location"]
+    run_queued_jobs(app)
+    failed = client.get(url, headers=tester).json
+    assert failed["status"] == "failed" and failed["services"][0]["images"][0]["error"]
+    # The image shows up in the source registry; the retry copies it.
+    repository, tag = missing.split("/", 1)[1].rsplit(":", 1)
+    push_demo_image(registry.address, repository, tag, layer_sizes=(256,))
+    retried = client.post(f"{url}/retry", headers=tester)
+    assert retried.status_code == 202 and retried.json["status"] == "retrying"
+    assert retried.headers["Location"] == url
+    run_queued_jobs(app)
+    done = client.get(url, headers=tester).json
+    image = done["services"][0]["images"][0]
+    assert done["status"] == "success" and image["target_digest"] == image["source_digest"]
