@@ -7,7 +7,19 @@ from pathlib import Path
 
 from flask import Flask
 
-from webapp import audit, auth, catalog, jobruns, main, releases, versions, workflows
+from webapp import (
+    account,
+    api,
+    audit,
+    auth,
+    catalog,
+    jobruns,
+    main,
+    people,
+    releases,
+    versions,
+    workflows,
+)
 from webapp import config as config_module
 from webapp.auth.access import require_sign_in
 from webapp.cli import register_commands
@@ -43,7 +55,19 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     htmx.init_app(app)
 
-    for module in (main, auth, catalog, jobruns, audit, versions, workflows, releases):
+    for module in (
+        main,
+        auth,
+        catalog,
+        jobruns,
+        audit,
+        versions,
+        workflows,
+        releases,
+        people,
+        account,
+        api,
+    ):
         app.register_blueprint(module.bp)
     main.register_error_pages(app)
 

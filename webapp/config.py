@@ -33,6 +33,8 @@ class DefaultConfig:
     MAX_YAML_BYTES = 512 * 1024
     MAX_CHART_BYTES = 10 * 1024 * 1024
     PAGE_SIZE = 25
+    # JSON API calls per token (or signed-in user) per minute.
+    API_RATE_LIMIT = 600
 
 
 def from_environment(environ: os._Environ | dict) -> dict:

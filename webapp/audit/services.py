@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from flask import has_request_context, request
+from flask import g, has_request_context, request
 from flask_login import current_user
 
 from webapp.extensions import db
@@ -17,6 +17,9 @@ def record(action: str, obj=None, *, detail: str | None = None, user=_UNSET) -> 
     """Add an audit event to the session; the caller commits it with the change."""
     if user is _UNSET:
         user = current_user if has_request_context() and current_user.is_authenticated else None
+    token = g.get("api_token") if has_request_context() else None
+    if token is not None:  # the JSON API: say which of the user's tokens did it
+        detail = f"{detail} (API token {token.name})" if detail else f"API token {token.name}"
     event = AuditEvent(
         action=action,
         user_id=user.id if isinstance(user, User) else None,

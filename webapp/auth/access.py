@@ -17,12 +17,22 @@ PUBLIC_ENDPOINTS = {"auth.login", "static", "main.healthz"}
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-
-    return db.session.get(User, int(user_id))
+    """The session's user unless deactivated or signed out everywhere since (``id.epoch``)."""
+    ident, _, epoch = user_id.partition(".")
+    if not ident.isdigit():
+        return None
+    user = db.session.get(User, int(ident))
+    if user is None or not user.is_active or str(user.session_epoch or 0) != (epoch or "0"):
+        return None
+    return user
 
 
 def require_sign_in():
     """App-wide guard: every page but the public ones needs a signed-in user."""
+    if request.blueprint == "api":
+        from webapp.api.tokens import authenticate
+
+        return authenticate()  # bearer tokens; 401 JSON, never a redirect
     if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
         return None
     if not current_user.is_authenticated:

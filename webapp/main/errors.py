@@ -1,6 +1,6 @@
 """Error pages: a person sees a page, never a traceback."""
 
-from flask import Flask, render_template
+from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -15,6 +15,8 @@ def register_error_pages(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
+        if request.path.startswith("/api/"):  # no API route matched: still a JSON answer
+            return jsonify({"error": error.description, "field": None}), error.code
         return (
             render_template("errors/error.html", code=error.code, message=error.description),
             error.code,
@@ -24,5 +26,7 @@ def register_error_pages(app: Flask) -> None:
     def unexpected_error(error: Exception):
         db.session.rollback()
         app.logger.exception("unhandled error")
+        if request.path.startswith("/api/"):
+            return jsonify({"error": "Internal error; it was logged.", "field": None}), 500
         message = "Something went wrong on our side. The error was logged."
         return render_template("errors/error.html", code=500, message=message), 500

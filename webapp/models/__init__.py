@@ -73,3 +73,7 @@ __all__ += [
     "Workflow",
     "WorkflowStage",
 ]
+
+from webapp.models.tokens import ApiToken, IdempotentAnswer, Scope  # noqa: E402
+
+__all__ += ["ApiToken", "IdempotentAnswer", "Scope"]

@@ -422,3 +422,54 @@ def _render(
         "versions/new_images.html",
     )
     return render_template(template[step - 1], **context), status
+
+
+def problems(project: Project, data: dict) -> list[tuple[str, str]]:
+    """What Create would refuse in a complete draft ``data``: ``(field, message)`` pairs.
+
+    The JSON API sends its requests through here, so a version made by a CI job
+    passes the same checks as one made with the form.
+    """
+    found: list[tuple[str, str]] = []
+
+    def collect(form, prefix: str = "") -> None:
+        for name, messages in form.errors.items():
+            if name in ("images", "csrf_token"):
+                continue
+            for message in messages if isinstance(messages, list) else [messages]:
+                if isinstance(message, str):
+                    found.append((prefix + name, message))
+
+    basics = BasicsForm(
+        formdata=None,
+        data={**data, "labels": ", ".join(data.get("labels") or [])},
+        meta={"csrf": False},
+    )
+    if not _check_basics(basics, project):
+        collect(basics)
+    chosen = ServicesForm(formdata=None, data=data, meta={"csrf": False})
+    _service_choices(chosen, project, data.get("environment_id"))
+    if not chosen.validate():
+        collect(chosen)
+    if found:
+        return found
+    helm = helm_wizard.is_helm(project)
+    if helm:
+        for service_id, message in helm_wizard.values_problems(data, project).items():
+            found.append((f"values.{service_id}", message))
+    registry = registry_of(data.get("registry_id"))
+    images = _images_form(data, project)
+    images.registry_address = registry.address if registry else None
+    if not images.validate():
+        collect(images)
+        for row in images.images:
+            for name, messages in row.form.errors.items():
+                found += [(f"images.{row.form.key.data}.{name}", m) for m in messages]
+    if helm:
+        charts = helm_wizard.charts_form(project, data)
+        if not helm_wizard.check_charts(charts):
+            collect(charts)
+            for row in charts.charts:
+                for message in row.form.version.errors:
+                    found.append((f"chart_versions.{row.form.service_id.data}", message))
+    return found
