@@ -13,7 +13,7 @@ from webapp.extensions import db
 from webapp.htmx_responses import fragment, is_htmx
 from webapp.models import Environment, Project, ProjectKind, Registry, VersionDraft
 from webapp.pages import get_or_404
-from webapp.versions import bp, drafts, helm_wizard, services
+from webapp.versions import bp, drafts, helm_wizard, services, target_rules
 from webapp.versions.forms import (
     NAME_MESSAGE,
     TAG_MESSAGE,
@@ -240,11 +240,44 @@ def _images(project: Project, draft: VersionDraft):
     check.token.data = draft.token
     charts = helm_wizard.charts_form(project, draft.data) if helm else None
     valid = check.validate()
+    if valid and not _check_target_tags(check, project, draft.data, registry):
+        valid = False
     if charts is not None and not helm_wizard.check_charts(charts):
         valid = False
     if not valid:
         return _render(3, project, draft.data, draft, form=check, charts_form=charts)
     return _create(project, draft)
+
+
+def _check_target_tags(
+    form: ImagesForm, project: Project, data: dict, registry: Registry | None
+) -> bool:
+    """Each pushed image's target is under the registry's namespace and no other version's."""
+    targets = {
+        image.key: image.target_ref
+        for service in plan(data, project.id)
+        for image in service.images
+        if image.push
+    }
+    taken = target_rules.recorded_elsewhere(targets.values())
+    ok = True
+    for row in form.images:
+        ref = targets.get(row.form.key.data)
+        if ref is None:
+            continue
+        problem = target_rules.namespace_problem(registry, ref)
+        if problem:
+            row.form.repository.errors = [*row.form.repository.errors, problem]
+            ok = False
+        elif ref in taken:
+            row.form.tag.errors = [
+                *row.form.tag.errors,
+                target_rules.taken_message(ref, taken[ref]),
+            ]
+            ok = False
+    if not ok:
+        form.images.errors = [*form.images.errors, "Correct the images marked below."]
+    return ok
 
 
 def _image_changes(
