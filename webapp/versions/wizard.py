@@ -242,7 +242,7 @@ def _images(project: Project, draft: VersionDraft):
     valid = check.validate()
     if valid and not _check_target_tags(check, project, draft.data, registry):
         valid = False
-    if charts is not None and not helm_wizard.check_charts(charts):
+    if charts is not None and not helm_wizard.check_charts(charts, project, draft.data):
         valid = False
     if not valid:
         return _render(3, project, draft.data, draft, form=check, charts_form=charts)
@@ -448,7 +448,10 @@ def _render(
         context.update(_images_context(project, draft, form))
         if helm_wizard.is_helm(project):
             context.update(helm_wizard.charts_context(project, data, charts_form, draft))
-    status = 422 if form.errors or (charts_form is not None and charts_form.errors) else 200
+    chart_errors = charts_form is not None and (
+        charts_form.errors or any(row.form.version.errors for row in charts_form.charts)
+    )
+    status = 422 if form.errors or chart_errors else 200
     template = (
         "versions/new_basics.html",
         "versions/new_services.html",
