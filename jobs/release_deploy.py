@@ -18,7 +18,13 @@ from flask import current_app
 
 from jobs.helm.releases import helm_status, helm_upgrade
 from jobs.kube.access import ClusterAccess, ClusterError, ClusterNotFound
-from jobs.kube.cluster import WORKLOAD_KINDS, apply_manifests, read_workloads, set_images
+from jobs.kube.cluster import (
+    WORKLOAD_KINDS,
+    apply_manifests,
+    read_workloads,
+    restart_rollout,
+    set_images,
+)
 from jobs.kube.rollouts import wait_for_rollout
 from jobs.release_pins import TagDrift, pinned_ref, pinned_values, pinned_yaml, tag_drift
 from webapp.catalog.state import record_deployed
@@ -158,6 +164,7 @@ def deploy_stage(release, stage, access: ClusterAccess) -> tuple:
     timeout = float(settings.get("timeout_seconds") or 600)
 
     registry = release.version.target_registry
+    restart = release.attempt > 1
 
     def work(row) -> str:
         text = pinned_yaml(row.version_service) if row.version_service else ""
@@ -172,6 +179,8 @@ def deploy_stage(release, stage, access: ClusterAccess) -> tuple:
                 raise ClusterNotFound(
                     f"{exc} (an images-only deploy updates existing workloads only)"
                 ) from exc
+        if restart:  # a retry: new pods, not another look at the stuck ones
+            restart_rollout(access, namespace, workloads, at=utcnow().isoformat())
         wait_for_rollout(
             access,
             namespace,
@@ -246,6 +255,7 @@ def helm_deploy_stage(release, stage, access: ClusterAccess) -> tuple:
         stage.services.append(row)
     db.session.commit()
     timeout = float(settings.get("timeout_seconds") or 600)
+    restart = release.attempt > 1
     installed: dict[int, object] = {}
 
     def work(row) -> str:
@@ -267,6 +277,8 @@ def helm_deploy_stage(release, stage, access: ClusterAccess) -> tuple:
                 description=f"Slipway release #{release.id}: version {release.version.name}",
             )
         installed[row.id] = result
+        if restart:  # a retry: new pods, not another look at the stuck ones
+            restart_rollout(access, namespace, result.workloads, at=utcnow().isoformat())
         wait_for_rollout(
             access,
             namespace,
