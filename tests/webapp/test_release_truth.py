@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from sqlalchemy import select
 
 from sandbox.images import push_demo_image
 from tests.helpers import run_queued_jobs
@@ -27,7 +28,8 @@ from tests.webapp.test_releases import (  # noqa: F401 - fixtures
     shop,
     start,
 )
-from webapp.models import ReleaseStatus
+from webapp.extensions import db
+from webapp.models import AuditEvent, ReleaseStatus, Workflow
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -57,8 +59,8 @@ def test_reject_after_deploy_says_what_runs_now(app, client, auth, shop, access,
     assert live_images(access, shop.namespace) == {n: images[(n, "2.0")] for n in SERVICES}
     html = page(client, release_id)
     assert (
-        f'cart: now running: version v2.0 (<a href="/releases/{release_id}">release #{release_id}</a>)'
-        in html
+        f'cart: now running: version v2.0 (<a href="/releases/{release_id}">'
+        f"release #{release_id}</a>)" in html
     )
     assert "stays deployed in prod" in html
     env = client.get(f"/releases/environments/{shop.environment_id}").get_data(as_text=True)
@@ -82,6 +84,10 @@ def test_retry_after_a_rollback_deploys_again_before_it_can_pass(
     rolled = client.post(f"/releases/{second}/rollback")
     rollback_id = int(rolled.headers["Location"].rsplit("/", 1)[1])
     run_queued_jobs(app)
+    # By default a rollback waits at the same approval as any release.
+    waiting = release_row(app, rollback_id)
+    assert waiting.status is ReleaseStatus.WAITING_APPROVAL
+    assert [s.status.value for s in waiting.stages] == ["passed", "waiting_approval"]
     approve(client, auth, rollback_id)
     assert release_row(app, rollback_id).status is ReleaseStatus.PASSED
     assert live_images(access, shop.namespace) == {n: images[(n, "1.0")] for n in SERVICES}
@@ -128,3 +134,44 @@ def test_retry_after_a_failed_rollout_restarts_it(
     again = release_row(app, release_id)
     assert again.status is ReleaseStatus.PASSED, again.message
     assert live_images(access, shop.namespace)["cart"] == missing
+
+
+def test_a_workflow_may_let_rollbacks_skip_approval_and_tests(
+    app, client, auth, shop, access, images
+):
+    workflow_id = make_workflow(app, shop, [DEPLOY_FULL, approval(app)])
+    auth.login("admin")
+    page = client.get(f"/workflows/{workflow_id}").get_data(as_text=True)
+    assert "wait at the approvals and run the tests, like any release" in page
+    with app.app_context():
+        env_id = db.session.get(Workflow, workflow_id).environment_id
+    saved = client.post(
+        f"/workflows/{workflow_id}/edit",
+        data={"name": "prod", "environment_id": env_id, "rollbacks_skip_gates": "y"},
+    )
+    assert saved.status_code == 302, saved.get_data(as_text=True)
+    page = client.get(f"/workflows/{workflow_id}").get_data(as_text=True)
+    assert "skip approval and tests: a rollback only redeploys" in page
+    first = start(client, auth, workflow_id, shop.versions["1.0"])
+    run_queued_jobs(app)
+    approve(client, auth, first)
+    second = start(client, auth, workflow_id, shop.versions["2.0"])
+    run_queued_jobs(app)
+    decide(client, auth, second, "approver1", "reject")
+    auth.logout()
+    auth.login("release")
+    rolled = client.post(f"/releases/{second}/rollback")
+    rollback_id = int(rolled.headers["Location"].rsplit("/", 1)[1])
+    run_queued_jobs(app)
+    rollback = release_row(app, rollback_id)
+    assert rollback.status is ReleaseStatus.PASSED
+    assert [s.status.value for s in rollback.stages] == ["passed", "skipped"]
+    assert live_images(access, shop.namespace) == {n: images[(n, "1.0")] for n in SERVICES}
+    with app.app_context():
+        events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+        details = [(e.action, e.detail) for e in events]
+    assert ("update", "rollbacks skip approval and tests") in details
+    assert any(
+        action == "rollback" and "skips approval and tests" in (detail or "")
+        for action, detail in details
+    )

@@ -225,16 +225,19 @@ def start_release(
         copy = ReleaseStage(
             position=stage.position, kind=stage.kind, name=stage.name, settings=dict(stage.settings)
         )
-        if rollback_of is not None and not stage.kind.deploys:
+        if rollback_of is not None and workflow.rollbacks_skip_gates and not stage.kind.deploys:
             copy.status = StageStatus.SKIPPED
-            copy.message = "Skipped: a rollback only redeploys an earlier released version."
+            copy.message = (
+                "Skipped: this workflow's rollbacks skip approval and tests (an admin option)."
+            )
         release.stages.append(copy)
     db.session.add(release)
     db.session.flush()
     action = "rollback" if rollback_of is not None else "start_release"
     detail = f"version {version.name} to {workflow.environment.name} via {workflow.name}"
     if rollback_of is not None:
-        detail += f" (rollback of #{rollback_of.id})"
+        gates = "skips" if workflow.rollbacks_skip_gates else "runs"
+        detail += f" (rollback of #{rollback_of.id}; {gates} approval and tests)"
     record(action, release, detail=detail, user=user)
     db.session.commit()
     dispatch(release.environment_id)
