@@ -57,6 +57,7 @@ MATRIX = [
     ("GET", "/versions/projects/{project_id}/name-check", {"admin", "tester"}, 200),
     ("GET", "/versions/{project_id}", ALL, 404),
     ("GET", "/versions/{project_id}/progress", ALL, 404),
+    ("GET", "/versions/{project_id}/live", ALL, 404),
     ("POST", "/versions/{project_id}/retry", {"admin", "tester"}, 404),
     ("POST", "/versions/{project_id}/delete", {"admin", "tester"}, 404),
     ("POST", "/versions/{project_id}/copy", {"admin", "tester"}, 404),
