@@ -168,3 +168,44 @@ def test_a_tag_that_already_holds_the_image_is_skipped_without_copying(
         assert proxy.paths and not [p for p in proxy.paths if "/blobs/" in p], proxy.paths
     finally:
         proxy.stop()
+
+
+def test_step_3_asks_the_registry_through_a_job_and_refuses_a_taken_tag(
+    app, client, auth, registry, second_registry
+):
+    tag = f"t{time.monotonic_ns()}"
+    mine = push_demo_image(registry.address, "shop/cart", tag, seed="mine")
+    same = push_demo_image(registry.address, "shop/web", tag, seed="same")
+    cat = make_version_catalog(
+        app,
+        second_registry.address,
+        {
+            "cart": {"cart": f"{registry.address}/shop/cart:{tag}"},
+            "web": {"web": f"{registry.address}/shop/web:{tag}"},
+        },
+        namespace=f"look{tag}",
+    )
+    production = push_demo_image(second_registry.address, f"look{tag}/cart", "v1", seed="prod")
+    assert push_demo_image(second_registry.address, f"look{tag}/web", "v1", seed="same") == same
+    auth.login("tester")
+    page = _to_step_3(client, cat, "v1")
+    assert "Checking the target tags in the registry" in page
+    lookup_url = f"/versions/projects/{cat.project_id}/new/target-tags"
+    pending = client.get(lookup_url)
+    assert pending.status_code == 200 and 'hx-trigger="every 1s"' in text(pending)
+    run_queued_jobs(app)  # the look-up job asks the registry
+    found = client.get(lookup_url)
+    assert found.status_code == 286
+    cart_ref = f"{second_registry.address}/look{tag}/cart:v1"
+    assert f'data-taken="{cart_ref}"' in text(found)
+    assert production in text(found) and mine in text(found)
+    assert "/web:v1" not in text(found)  # the same image already there is not "taken"
+    refused = client.post(
+        step_url(cat, 3), data=images_post(page, "create", registry_id=cat.registry_id)
+    )
+    assert refused.status_code == 422
+    assert f"{cart_ref} already exists in the registry with digest {production}" in text(refused)
+    run_queued_jobs(app)
+    with app.app_context():
+        assert _versions(app) == {}
+    assert registry_digest(second_registry.address, f"look{tag}/cart", "v1")[0] == production

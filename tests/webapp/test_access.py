@@ -55,6 +55,7 @@ MATRIX = [
     ("GET", "/versions/projects/{project_id}/new/{cluster_id}", {"admin", "tester"}, 200),
     ("POST", "/versions/projects/{project_id}/new/discard", {"admin", "tester"}, 302),
     ("GET", "/versions/projects/{project_id}/name-check", {"admin", "tester"}, 200),
+    ("GET", "/versions/projects/{project_id}/new/target-tags", {"admin", "tester"}, 286),
     ("GET", "/versions/{project_id}", ALL, 404),
     ("GET", "/versions/{project_id}/progress", ALL, 404),
     ("GET", "/versions/{project_id}/live", ALL, 404),

@@ -13,7 +13,7 @@ from webapp.extensions import db
 from webapp.htmx_responses import fragment, is_htmx
 from webapp.models import Environment, Project, ProjectKind, Registry, VersionDraft
 from webapp.pages import get_or_404
-from webapp.versions import bp, drafts, helm_wizard, services, target_rules
+from webapp.versions import bp, drafts, helm_wizard, services, tag_lookup, target_rules
 from webapp.versions.forms import (
     NAME_MESSAGE,
     TAG_MESSAGE,
@@ -260,6 +260,7 @@ def _check_target_tags(
         if image.push
     }
     taken = target_rules.recorded_elsewhere(targets.values())
+    in_registry = tag_lookup.taken_tags(project, data)
     ok = True
     for row in form.images:
         ref = targets.get(row.form.key.data)
@@ -274,6 +275,11 @@ def _check_target_tags(
                 *row.form.tag.errors,
                 target_rules.taken_message(ref, taken[ref]),
             ]
+            ok = False
+        elif ref in in_registry:
+            found, wanted = in_registry[ref]
+            message = target_rules.drift_message(ref, found, wanted or "(unknown)")
+            row.form.tag.errors = [*row.form.tag.errors, message]
             ok = False
     if not ok:
         form.images.errors = [*form.images.errors, "Correct the images marked below."]
@@ -414,7 +420,15 @@ def _images_context(project: Project, draft: VersionDraft, form: ImagesForm) -> 
     planned = {
         i.key: (service, i) for service in plan(draft.data, project.id) for i in service.images
     }
-    return {"project": project, "images_form": form, "planned": planned, "draft": draft}
+    if draft is not None:
+        tag_lookup.look_up(project, draft)
+    return {
+        "project": project,
+        "images_form": form,
+        "planned": planned,
+        "draft": draft,
+        **tag_lookup.context(project, draft.data if draft else {}),
+    }
 
 
 def _render(
