@@ -119,3 +119,76 @@ def test_a_retagged_tag_deploys_the_pinned_digest_and_reports_the_drift(
     assert rows["web"].status.value == "passed"
     # The cluster runs what the version recorded, not what the tag now names.
     assert live_images(access, shop.namespace)["cart"] == pinned["cart"]
+
+
+def test_a_helm_deploy_pins_the_image_through_its_values_paths(
+    app, client, auth, sandbox_cluster, access, registry
+):
+    import uuid
+
+    from jobs.kube import cluster as kube
+    from sandbox.charts import build_chart_archive
+    from webapp.models import (
+        Cluster,
+        Environment,
+        ProjectKind,
+        Service,
+        StageKind,
+        Workflow,
+        WorkflowStage,
+    )
+
+    namespace = f"hpin-{uuid.uuid4().hex[:8]}"
+    kube.apply_manifests(access, namespace, [], create_namespace=True)
+    repository = f"{registry.address}/hpin/ingest"
+    digest = push_demo_image(registry.address, "hpin/ingest", "2.0", layer_sizes=(256,))
+    chart = build_chart_archive("ingest", "1.1.0", image_repository=repository, image_tag="2.0")
+    with app.app_context():
+        cluster = Cluster(name=f"c-{namespace}", kubeconfig=sandbox_cluster.kubeconfig_text())
+        project = Project(key=f"h-{namespace}", name="Data", kind=ProjectKind.HELM)
+        ingest = Service(project=project, name="ingest", chart_name="ingest")
+        env = Environment(project=project, name="prod", namespace=namespace, cluster=cluster)
+        target = Registry(name=f"r-{namespace}", address=registry.address, plain_http=True)
+        version = Version(
+            project=project, name="2026.12", status=VersionStatus.SUCCESS, target_registry=target
+        )
+        item = VersionService(
+            service=ingest,
+            name="ingest",
+            yaml="",
+            chart_name="ingest",
+            chart_version="1.1.0",
+            chart_archive=chart,
+            values_yaml=f"image:\n  repository: {repository}\n  tag: '2.0'\n",
+            image_paths="image.repository+image.tag",
+        )
+        image = VersionImage(
+            container="image.repository+image.tag",
+            source_ref=f"{repository}:2.0",
+            target_ref=f"{repository}:2.0",
+            target_digest=digest,
+            status=ImageStatus.DONE,
+        )
+        item.images.append(image)
+        version.images.append(image)
+        version.services.append(item)
+        workflow = Workflow(project=project, environment=env, name="charts")
+        workflow.stages.append(
+            WorkflowStage(
+                position=1,
+                kind=StageKind.HELM_DEPLOY,
+                name="Charts",
+                settings={"timeout_seconds": 30},
+            )
+        )
+        db.session.add_all([version, workflow])
+        db.session.commit()
+        workflow_id, version_id = workflow.id, version.id
+    release_id = start(client, auth, workflow_id, version_id)
+    run_queued_jobs(app)
+    release = release_row(app, release_id)
+    assert release.status is ReleaseStatus.PASSED, release.message
+    (workload,) = kube.read_workloads(access, namespace)
+    assert workload.containers[0].image == f"{repository}:2.0@{digest}"
+    (row,) = release.stages[0].services
+    assert row.images == {"image.repository+image.tag": f"{repository}:2.0@{digest}"}
