@@ -64,6 +64,7 @@ def test_reject_after_deploy_says_what_runs_now(app, client, auth, shop, access,
     )
     assert "stays deployed in prod" in html
     env = client.get(f"/releases/environments/{shop.environment_id}").get_data(as_text=True)
+    assert "Now running" in env
     assert '<tr data-service="cart"><td>cart</td><td>v2.0</td>' in env
 
 
@@ -175,3 +176,18 @@ def test_a_workflow_may_let_rollbacks_skip_approval_and_tests(
         action == "rollback" and "skips approval and tests" in (detail or "")
         for action, detail in details
     )
+
+
+def test_cancel_after_deploy_says_the_version_stays_deployed(
+    app, client, auth, shop, access, images
+):
+    workflow_id = make_workflow(app, shop, [DEPLOY_FULL, approval(app)])
+    release_id = start(client, auth, workflow_id, shop.versions["2.0"])
+    run_queued_jobs(app)
+    assert client.post(f"/releases/{release_id}/cancel").status_code == 302
+    release = release_row(app, release_id)
+    assert release.status is ReleaseStatus.CANCELLED
+    assert release.message.startswith("Cancelled by release.")
+    assert "Version v2.0 stays deployed in prod (api, cart, web)" in release.message
+    assert "ended cancelled" in release.message
+    assert live_images(access, shop.namespace) == {n: images[(n, "2.0")] for n in SERVICES}
