@@ -191,3 +191,29 @@ def test_cancel_after_deploy_says_the_version_stays_deployed(
     assert "Version v2.0 stays deployed in prod (api, cart, web)" in release.message
     assert "ended cancelled" in release.message
     assert live_images(access, shop.namespace) == {n: images[(n, "2.0")] for n in SERVICES}
+
+
+def test_retry_uses_the_settings_the_release_started_with_and_says_so(
+    app, client, auth, shop, access, images
+):
+    from webapp.models import WorkflowStage
+
+    workflow_id = make_workflow(app, shop, [DEPLOY_IMAGES])
+    release_id = start(client, auth, workflow_id, shop.versions["2.0"])
+    run_queued_jobs(app)  # images only, nothing runs yet: it fails
+    assert release_row(app, release_id).status is ReleaseStatus.FAILED
+    note = "Retry uses the settings this release started with; the workflow has changed since."
+    assert note not in page(client, release_id)
+    with app.app_context():  # an admin changes the workflow meanwhile
+        stage = db.session.scalars(
+            select(WorkflowStage).where(WorkflowStage.workflow_id == workflow_id)
+        ).one()
+        stage.settings = {**stage.settings, "content": "full"}
+        db.session.commit()
+    assert note in page(client, release_id)
+    deploy_v1(access, shop, images)
+    assert client.post(f"/releases/{release_id}/retry").status_code == 302
+    run_queued_jobs(app)
+    again = release_row(app, release_id)
+    assert again.status is ReleaseStatus.PASSED
+    assert again.stages[0].settings["content"] == "images"
