@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from jobs.oci.registry import NotFoundError, resolve
 from jobs.runtime import Outcome, job_run
-from jobs.versions import Endpoint, _endpoint, _host, _source_endpoints
+from jobs.versions import Endpoint, registry_endpoint, registry_host, source_endpoints
 from webapp.extensions import db
 from webapp.models import Registry
 
@@ -19,8 +19,8 @@ def look_up_target_tags(job_run_id: int, registry_id: int, pairs: list[list[str]
     registry = db.session.get(Registry, registry_id)
     if registry is None:
         raise LookupError("the target registry was deleted from the catalog")
-    target = _endpoint(registry)
-    sources = _source_endpoints()
+    target = registry_endpoint(registry)
+    sources = source_endpoints()
     targets: dict[str, dict] = {}
     for source_ref, target_ref in pairs:
         try:
@@ -33,7 +33,7 @@ def look_up_target_tags(job_run_id: int, registry_id: int, pairs: list[list[str]
         except NotFoundError:
             targets[target_ref] = {"found": None, "source": None}
             continue
-        source = sources.get(_host(source_ref), Endpoint())
+        source = sources.get(registry_host(source_ref), Endpoint())
         try:
             wanted = resolve(
                 source_ref,

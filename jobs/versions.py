@@ -103,8 +103,8 @@ def _check_targets(version, images) -> list:
     """
     if version.target_registry is None:
         raise LookupError("the target registry was deleted from the catalog")
-    target = _endpoint(version.target_registry)
-    sources = _source_endpoints()
+    target = registry_endpoint(version.target_registry)
+    sources = source_endpoints()
     taken = target_rules.recorded_elsewhere([i.target_ref for i in images], version.id)
     refused, todo = [], []
     for image in images:
@@ -141,7 +141,7 @@ def _registry_conflict(image, target: Endpoint, sources: dict[str, Endpoint]) ->
         )
     except NotFoundError:
         return None
-    source = sources.get(_host(image.source_ref), Endpoint())
+    source = sources.get(registry_host(image.source_ref), Endpoint())
     wanted = resolve(
         image.source_ref,
         auth=source.auth,
@@ -160,14 +160,14 @@ def _copy_all(version, images) -> None:
 
     if version.target_registry is None:
         raise LookupError("the target registry was deleted from the catalog")
-    target = _endpoint(version.target_registry)
-    sources = _source_endpoints()
+    target = registry_endpoint(version.target_registry)
+    sources = source_endpoints()
     tasks = []
     for image in images:
         image.status = ImageStatus.QUEUED
         image.error = None
         image.bytes_copied = 0
-        source_host = _host(image.source_ref)
+        source_host = registry_host(image.source_ref)
         tasks.append(
             CopyTask(
                 image.id,
@@ -284,20 +284,20 @@ def _throttled_progress(image_id: int, events: queue.Queue):
     return report
 
 
-def _endpoint(registry) -> Endpoint:
+def registry_endpoint(registry) -> Endpoint:
     auth = Credentials(registry.username, registry.password or "") if registry.username else None
     return Endpoint(
         auth=auth, plain_http=True if registry.plain_http else None, verify_tls=registry.verify_tls
     )
 
 
-def _source_endpoints() -> dict[str, Endpoint]:
+def source_endpoints() -> dict[str, Endpoint]:
     """Catalog registries by address: a source image on one of them uses its credentials."""
 
-    return {r.address: _endpoint(r) for r in db.session.scalars(select(Registry)).all()}
+    return {r.address: registry_endpoint(r) for r in db.session.scalars(select(Registry)).all()}
 
 
-def _host(ref: str) -> str:
+def registry_host(ref: str) -> str:
     try:
         return ImageRef.parse(ref).registry
     except ValueError:
