@@ -18,8 +18,15 @@ from flask import current_app
 
 from jobs.helm.releases import helm_status, helm_upgrade
 from jobs.kube.access import ClusterAccess, ClusterError, ClusterNotFound
-from jobs.kube.cluster import WORKLOAD_KINDS, apply_manifests, read_workloads, set_images
+from jobs.kube.cluster import (
+    WORKLOAD_KINDS,
+    apply_manifests,
+    read_workloads,
+    restart_rollout,
+    set_images,
+)
 from jobs.kube.rollouts import wait_for_rollout
+from jobs.release_pins import TagDrift, pinned_ref, pinned_values, pinned_yaml, tag_drift
 from webapp.catalog.state import record_deployed
 from webapp.catalog.validation import workload_containers
 from webapp.extensions import db
@@ -98,7 +105,7 @@ def _run_service(app, row_id: int, work: Callable) -> None:
         db.session.commit()
         try:
             message = work(row)
-        except ClusterError as exc:
+        except (ClusterError, TagDrift) as exc:
             row.status, row.message = ServiceStatus.FAILED, str(exc)
         except Exception as exc:  # a thread's error must land on its row, not vanish
             app.logger.exception("deploying release service %s failed", row_id)
@@ -140,7 +147,7 @@ def deploy_stage(release, stage, access: ClusterAccess) -> tuple:
     namespace = release.environment.namespace
     existing = _live_workloads(access, namespace) if settings.get("only_existing") else None
     for item in release.version.services:
-        workloads, images = manifest_workloads(item.yaml)
+        workloads, images = manifest_workloads(pinned_yaml(item))
         row = ReleaseService(
             service_id=item.service_id,
             version_service_id=item.id,
@@ -156,8 +163,12 @@ def deploy_stage(release, stage, access: ClusterAccess) -> tuple:
     full = settings.get("content") == "full"
     timeout = float(settings.get("timeout_seconds") or 600)
 
+    registry = release.version.target_registry
+    restart = release.attempt > 1
+
     def work(row) -> str:
-        text = row.version_service.yaml if row.version_service else ""
+        text = pinned_yaml(row.version_service) if row.version_service else ""
+        drift = tag_drift(row.version_service, registry) if row.version_service else []
         workloads, images = manifest_workloads(text)
         if full:
             apply_manifests(access, namespace, text)
@@ -168,6 +179,8 @@ def deploy_stage(release, stage, access: ClusterAccess) -> tuple:
                 raise ClusterNotFound(
                     f"{exc} (an images-only deploy updates existing workloads only)"
                 ) from exc
+        if restart:  # a retry: new pods, not another look at the stuck ones
+            restart_rollout(access, namespace, workloads, at=utcnow().isoformat())
         wait_for_rollout(
             access,
             namespace,
@@ -176,7 +189,10 @@ def deploy_stage(release, stage, access: ClusterAccess) -> tuple:
             on_progress=_progress(row),
             poll_interval=POLL_INTERVAL,
         )
-        return "rolled out: " + ", ".join(f"{kind} {name}" for kind, name in workloads)
+        done = "rolled out: " + ", ".join(f"{kind} {name}" for kind, name in workloads)
+        if drift:
+            raise TagDrift(f"{done}; but tag drift: " + "; ".join(drift))
+        return done
 
     def record(rows) -> None:
 
@@ -184,7 +200,7 @@ def deploy_stage(release, stage, access: ClusterAccess) -> tuple:
         for row in rows:
             if row.service is None:
                 continue
-            text = row.version_service.yaml if row.version_service else ""
+            text = pinned_yaml(row.version_service) if row.version_service else ""
             workloads, _ = manifest_workloads(text)
             state = record_deployed(release.environment, row.service, _live_images(live, workloads))
             if full:
@@ -226,7 +242,9 @@ def helm_deploy_stage(release, stage, access: ClusterAccess) -> tuple:
             version_service_id=item.id,
             name=item.name,
             order_group=item.order_group,
-            images={image.container: image.target_ref for image in item.images},
+            images={
+                image.container: pinned_ref(image) or image.target_ref for image in item.images
+            },
         )
         if not item.is_chart:
             row.status = ServiceStatus.SKIPPED
@@ -237,12 +255,14 @@ def helm_deploy_stage(release, stage, access: ClusterAccess) -> tuple:
         stage.services.append(row)
     db.session.commit()
     timeout = float(settings.get("timeout_seconds") or 600)
+    restart = release.attempt > 1
     installed: dict[int, object] = {}
 
     def work(row) -> str:
 
         item = row.version_service
-        values = yaml.safe_load(item.values_yaml or "") or {}
+        values = pinned_values(item)
+        drift = tag_drift(item, release.version.target_registry)
         row.message = f"helm upgrade --install {item.name} {item.chart_name} {item.chart_version}"
         db.session.commit()
         with _HELM_ACTION:
@@ -257,6 +277,8 @@ def helm_deploy_stage(release, stage, access: ClusterAccess) -> tuple:
                 description=f"Slipway release #{release.id}: version {release.version.name}",
             )
         installed[row.id] = result
+        if restart:  # a retry: new pods, not another look at the stuck ones
+            restart_rollout(access, namespace, result.workloads, at=utcnow().isoformat())
         wait_for_rollout(
             access,
             namespace,
@@ -265,7 +287,10 @@ def helm_deploy_stage(release, stage, access: ClusterAccess) -> tuple:
             on_progress=_progress(row),
             poll_interval=POLL_INTERVAL,
         )
-        return f"revision {result.revision}: {result.chart_name} {result.chart_version} rolled out"
+        done = f"revision {result.revision}: {result.chart_name} {result.chart_version} rolled out"
+        if drift:
+            raise TagDrift(f"{done}; but tag drift: " + "; ".join(drift))
+        return done
 
     def record(rows) -> None:
 

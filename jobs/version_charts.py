@@ -11,7 +11,13 @@ from pathlib import Path
 
 from flask import current_app
 
-from jobs.helm.charts import ChartLintError, next_chart_version, package_chart
+from jobs.helm.charts import (
+    ChartLintError,
+    build_metadata_problem,
+    existing_chart_message,
+    next_chart_version,
+    package_chart,
+)
 from jobs.helm.repository import ChartRepositoryError, chart_versions, push_chart
 from jobs.helm.values import parse_values
 from jobs.runtime import Outcome, job_run
@@ -34,6 +40,15 @@ def build_charts(version: Version) -> list[VersionService]:
     if not todo:
         return []
     registry = version.chart_registry
+    refused = _refused_chart_versions(version, todo, registry)
+    if refused:
+        for service in todo:
+            service.chart_status = ChartStatus.FAILED
+            service.chart_error = refused.get(
+                service.id, "Not pushed: another chart of this version was refused."
+            )
+        db.session.commit()
+        return todo
     for service in todo:
         service.chart_status = ChartStatus.PACKAGING
         service.chart_error = None
@@ -52,6 +67,38 @@ def build_charts(version: Version) -> list[VersionService]:
     return [s for s in version.charts if s.chart_status != ChartStatus.DONE]
 
 
+def _refused_chart_versions(
+    version: Version, todo: list[VersionService], registry: Registry | None
+) -> dict[int, str]:
+    """Chart versions that may not be pushed, by service id: checked before any push.
+
+    A chart version already in the repository is never replaced (a push would), and
+    SemVer build metadata is refused: Helm pushes ``1.0.0+b`` as the tag ``1.0.0_b``.
+    """
+    if registry is None:
+        return {}
+    refused: dict[int, str] = {}
+    for service in todo:
+        if not service.chart_version:
+            continue  # the suggestion: the newest version with its patch raised
+        problem = build_metadata_problem(service.chart_version)
+        if problem is None:
+            existing = chart_versions(
+                version.chart_repository,
+                service.chart_name,
+                username=registry.username or None,
+                password=registry.password or None,
+                plain_http=bool(registry.plain_http),
+            )
+            if service.chart_version in existing:
+                problem = existing_chart_message(
+                    service.chart_name, service.chart_version, version.chart_repository
+                )
+        if problem:
+            refused[service.id] = problem
+    return refused
+
+
 def _build_one(version: Version, service: VersionService, registry: Registry) -> None:
 
     source = service.service
@@ -67,8 +114,7 @@ def _build_one(version: Version, service: VersionService, registry: Registry) ->
     if chart_version in existing:
         # A registry would let the push replace it: released charts must not change.
         raise ChartRepositoryError(
-            f"Chart {service.chart_name} {chart_version} is already in "
-            f"oci://{version.chart_repository}; create a version with another chart version."
+            existing_chart_message(service.chart_name, chart_version, version.chart_repository)
         )
     config = current_app.config
     work_dir = Path(current_app.instance_path) / "charts-work"
@@ -135,6 +181,7 @@ def look_up_chart_versions(
     if registry is None:
         raise LookupError("the chart repository was deleted from the catalog")
     newest: dict[str, str | None] = {}
+    every: dict[str, list[str]] = {}
     for name in chart_names:
         versions = chart_versions(
             repository,
@@ -144,5 +191,6 @@ def look_up_chart_versions(
             plain_http=bool(registry.plain_http),
         )
         newest[name] = versions[0] if versions else None
+        every[name] = versions
     pairs = ", ".join(f"{name}={version or '(none)'}" for name, version in newest.items())
-    return Outcome(f"Newest in oci://{repository}: {pairs}", {"newest": newest})
+    return Outcome(f"Newest in oci://{repository}: {pairs}", {"newest": newest, "versions": every})

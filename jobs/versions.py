@@ -10,12 +10,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from jobs.oci.registry import Credentials, ImageRef, copy_image, resolve
+from jobs.oci.registry import Credentials, ImageRef, NotFoundError, copy_image, resolve
 from jobs.runtime import job_run
 from jobs.version_charts import build_charts, charts_summary, fail_unfinished_charts
 from webapp.extensions import db
 from webapp.models import ImageStatus, Registry, Version, VersionStatus
 from webapp.models.base import utcnow
+from webapp.versions import target_rules
 
 MAX_PARALLEL_IMAGES = 4
 PROGRESS_EVERY = 0.5  # seconds between progress writes (SQLite friendly)
@@ -60,6 +61,8 @@ def create_version_images(job_run_id: int, version_id: int) -> str:
         failed_charts = build_charts(version)
         todo = [i for i in version.images if i.push and i.status != ImageStatus.DONE]
         if todo:
+            todo = _check_targets(version, todo)
+        if todo:
             _copy_all(version, todo)
         failed = [i for i in version.images if i.push and i.status != ImageStatus.DONE]
     except Exception as exc:
@@ -91,19 +94,80 @@ def create_version_images(job_run_id: int, version_id: int) -> str:
     )
 
 
+def _check_targets(version, images) -> list:
+    """Refuse taken target tags before anything is copied; skip tags that already hold the image.
+
+    A target outside the registry's namespace, recorded by another version, or present in
+    the registry with another digest fails its image; then nothing at all is copied, so a
+    refused version leaves every registry as it was. The images still to copy are returned.
+    """
+    if version.target_registry is None:
+        raise LookupError("the target registry was deleted from the catalog")
+    target = registry_endpoint(version.target_registry)
+    sources = source_endpoints()
+    taken = target_rules.recorded_elsewhere([i.target_ref for i in images], version.id)
+    refused, todo = [], []
+    for image in images:
+        problem = target_rules.namespace_problem(version.target_registry, image.target_ref)
+        if problem is None and image.target_ref in taken:
+            problem = target_rules.taken_message(image.target_ref, taken[image.target_ref])
+        if problem is None:
+            try:
+                problem = _registry_conflict(image, target, sources)
+            except Exception as exc:  # noqa: BLE001 - the message lands on the image's row
+                problem = f"Cannot check the target tag {image.target_ref}: {exc}"
+        if problem:
+            image.status, image.error, image.ended_at = ImageStatus.FAILED, problem, utcnow()
+            refused.append(image)
+        elif image.status != ImageStatus.DONE:
+            todo.append(image)
+    if refused:
+        for image in todo:
+            image.status = ImageStatus.FAILED
+            image.error = "Not copied: another image of this version has a refused target tag."
+        todo = []
+    db.session.commit()
+    return todo
+
+
+def _registry_conflict(image, target: Endpoint, sources: dict[str, Endpoint]) -> str | None:
+    """None when the target tag is free or holds this very image (then marked done)."""
+    try:
+        found = resolve(
+            image.target_ref,
+            auth=target.auth,
+            plain_http=target.plain_http,
+            verify_tls=target.verify_tls,
+        )
+    except NotFoundError:
+        return None
+    source = sources.get(registry_host(image.source_ref), Endpoint())
+    wanted = resolve(
+        image.source_ref,
+        auth=source.auth,
+        plain_http=source.plain_http,
+        verify_tls=source.verify_tls,
+    )
+    if found != wanted:
+        return target_rules.drift_message(image.target_ref, found, wanted)
+    image.source_digest = image.target_digest = found
+    image.status, image.error, image.ended_at = ImageStatus.DONE, None, utcnow()
+    return None
+
+
 def _copy_all(version, images) -> None:
     """Copy concurrently; worker threads only report, this thread writes the rows."""
 
     if version.target_registry is None:
         raise LookupError("the target registry was deleted from the catalog")
-    target = _endpoint(version.target_registry)
-    sources = _source_endpoints()
+    target = registry_endpoint(version.target_registry)
+    sources = source_endpoints()
     tasks = []
     for image in images:
         image.status = ImageStatus.QUEUED
         image.error = None
         image.bytes_copied = 0
-        source_host = _host(image.source_ref)
+        source_host = registry_host(image.source_ref)
         tasks.append(
             CopyTask(
                 image.id,
@@ -220,20 +284,20 @@ def _throttled_progress(image_id: int, events: queue.Queue):
     return report
 
 
-def _endpoint(registry) -> Endpoint:
+def registry_endpoint(registry) -> Endpoint:
     auth = Credentials(registry.username, registry.password or "") if registry.username else None
     return Endpoint(
         auth=auth, plain_http=True if registry.plain_http else None, verify_tls=registry.verify_tls
     )
 
 
-def _source_endpoints() -> dict[str, Endpoint]:
+def source_endpoints() -> dict[str, Endpoint]:
     """Catalog registries by address: a source image on one of them uses its credentials."""
 
-    return {r.address: _endpoint(r) for r in db.session.scalars(select(Registry)).all()}
+    return {r.address: registry_endpoint(r) for r in db.session.scalars(select(Registry)).all()}
 
 
-def _host(ref: str) -> str:
+def registry_host(ref: str) -> str:
     try:
         return ImageRef.parse(ref).registry
     except ValueError:

@@ -137,6 +137,29 @@ def check_chart_version(version: str) -> None:
         raise ChartError(f"The chart version is longer than {MAX_CHART_VERSION_LENGTH} characters.")
 
 
+def build_metadata_problem(version: str) -> str | None:
+    """Why a new chart version with SemVer build metadata (``+…``) is refused, or None.
+
+    Helm pushes ``1.0.0+b`` to OCI as the tag ``1.0.0_b`` (a tag cannot hold ``+``), and
+    two versions differing only in build metadata are the same version to SemVer.
+    """
+    if "+" not in version:
+        return None
+    core = version.split("+", 1)[0]
+    return (
+        f"The chart version {version!r} has build metadata (+…): Helm would push it as the "
+        f"OCI tag {tag_for_version(version)!r} and SemVer treats it as {core}. Use a "
+        f"pre-release instead, e.g. {core}-{version.split('+', 1)[1]}."
+    )
+
+
+def existing_chart_message(name: str, version: str, repository: str) -> str:
+    return (
+        f"Chart {name} {version} is already in oci://{repository}; chart versions are "
+        "immutable: choose another chart version."
+    )
+
+
 def version_from_tag(tag: str) -> str:
     """The chart version an OCI tag stands for (Helm writes ``+`` as ``_`` in tags)."""
     return tag.replace("_", "+")

@@ -297,6 +297,28 @@ def rewrite_images(
     return result
 
 
+def pin_digests(
+    values: Mapping[str, Any], paths: Iterable[ImagePath], digests: Mapping[str, str]
+) -> dict[str, Any]:
+    """A copy of ``values`` with each image named in ``digests`` (by label) pinned to its digest.
+
+    A ``repo:tag`` path becomes ``repo:tag@sha256:…``; a repository+tag pair gets the
+    digest on its tag (``tag@sha256:…``), which charts render as ``repo:tag@sha256:…``.
+    A value that already names a digest is left alone.
+    """
+    by_label = {path.label: path for path in paths}
+    result = copy.deepcopy(dict(values))
+    for label, digest in digests.items():
+        path = by_label.get(label)
+        if path is None or not digest:
+            continue
+        key = path.tag if path.tag is not None else path.repository
+        current = _text_at(result, key, allow_empty=True)
+        if current and "@" not in current:
+            _set_at(result, key, f"{current}@{digest}")
+    return result
+
+
 def _split_target(ref: str) -> tuple[str, str]:
     text = ref.strip()
     try:

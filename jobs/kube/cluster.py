@@ -493,3 +493,39 @@ def _set_workload_images(
             continue
         meta = result.get("metadata", {})
         return AppliedObject(obj["apiVersion"], kind, name, namespace, meta.get("generation"))
+
+
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+
+
+def restart_rollout(
+    cluster: ClusterAccess,
+    namespace: str,
+    workloads: Iterable[tuple[str, str]],
+    *,
+    at: str,
+) -> list[AppliedObject]:
+    """``kubectl rollout restart``: stamp the pod template with ``restartedAt`` = ``at``.
+
+    The changed template starts a new rollout (new pods) even when the images are
+    unchanged, e.g. after a missing image was pushed to the registry.
+    """
+    patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: at}}}}}
+    restarted = []
+    with connect(cluster) as conn:
+        for kind, name in workloads:
+            api_version = "batch/v1" if kind in ("Job", "CronJob") else "apps/v1"
+            path = _object_path(conn, api_version, kind, namespace) + f"/{name}"
+            result = conn.request(
+                "PATCH",
+                path,
+                body=patch,
+                query=[("fieldManager", FIELD_MANAGER)],
+                content_type="application/strategic-merge-patch+json",
+                what=f"restarting the rollout of {_describe(kind, name, namespace)}",
+            )
+            meta = result.get("metadata", {})
+            restarted.append(
+                AppliedObject(api_version, kind, name, namespace, meta.get("generation"))
+            )
+    return restarted

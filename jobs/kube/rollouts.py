@@ -18,6 +18,7 @@ from jobs.kube.access import (
 )
 from jobs.kube.cluster import (
     PULL_FAILURES,
+    RESTARTED_AT,
     RUN_FAILURES,
     WORKLOAD_KINDS,
     ClusterConnection,
@@ -150,18 +151,26 @@ def pod_failure(pod: dict) -> tuple[str, str, str] | None:
     return None
 
 
+def _restarted_at(obj: dict) -> str | None:
+    return ((obj.get("metadata") or {}).get("annotations") or {}).get(RESTARTED_AT)
+
+
 def _check_pods(conn: ClusterConnection, namespace: str, obj: dict) -> None:
     """Raise :class:`RolloutFailed` when a pod of the current template cannot run."""
     selector = _label_selector(obj.get("spec", {}).get("selector") or {})
     if not selector:
         return
     template_images = {c["name"]: c.get("image") for c in pod_containers(obj)}
+    restarted = _restarted_at(obj.get("spec", {}).get("template") or {})
     for pod in list_pods(conn, namespace, selector):
         pod_images = {
             c["name"]: c.get("image") for c in pod_containers({"spec": {"template": pod}})
         }
         if pod_images != template_images:
             continue
+        if restarted and _restarted_at(pod) != restarted:
+            continue  # a pod from before a rollout restart: the new pods decide
+
         failure = pod_failure(pod)
         if failure is None:
             continue

@@ -31,6 +31,8 @@ def split_image(image: str) -> tuple[str, str, str]:
             path = f"library/{path}"
     if "@" in path:
         repo, reference = path.split("@", 1)
+        if ":" in repo.rsplit("/", 1)[-1]:  # repo:tag@digest: the digest is what is pulled
+            repo = repo.rpartition(":")[0]
     else:
         repo, _, reference = path.rpartition(":") if ":" in path else (path, "", "latest")
     return registry, repo, reference

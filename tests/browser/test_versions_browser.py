@@ -131,3 +131,49 @@ def test_the_form_works_with_javascript_off(live_app, browser, registry, second_
         assert f"{second_registry.address}/nojs{tag}/cart:1.0.0-rc1@sha256:" in page.content()
     finally:
         context.close()
+
+
+@pytest.mark.timeout(120)
+def test_the_version_page_updates_its_status_and_image_rows_without_reload(
+    live_app, page, registry, second_registry, slow_source
+):
+    tag = f"l{time.monotonic_ns()}"
+    push_demo_image(registry.address, "shop/cart", tag, seed="live", layer_sizes=(3 << 20,))
+    make_version_catalog(
+        live_app,
+        second_registry.address,
+        {"cart": {"cart": f"{slow_source.address}/shop/cart:{tag}"}},
+        namespace=f"livepage{tag}",
+    )
+    base = live_app.config["LIVE_URL"]
+    sign_in(page, base, "tester")
+    page.goto(f"{base}/versions/projects/1/new")
+    page.get_by_label("Version name").fill("v9")
+    page.get_by_role("button", name="Next: environment and services").click()
+    page.get_by_role("link", name="1. Basic information").wait_for()
+    settled(page)
+    page.get_by_label("Source environment").select_option(label="dev")
+    page.get_by_label("cart").wait_for()
+    page.get_by_role("button", name="Next: images").click()
+    page.get_by_label("Target registry").wait_for()
+    settled(page)
+    page.get_by_label("Target registry").select_option(
+        label=f"prod-registry ({second_registry.address}/livepage{tag})"
+    )
+    expect(page.get_by_label("Target repository of cart/cart")).to_have_value(
+        f"{second_registry.address}/livepage{tag}/cart"
+    )
+    page.get_by_role("button", name="Create version v9").click()
+
+    heading = page.locator("#version-live h1")
+    heading.wait_for()
+    page.evaluate("() => { window.sameDocument = true; }")  # gone if the page reloads
+    row = page.locator('#version-live tr[data-image="cart/cart"]')
+    expect(row).to_have_attribute("data-status", "copying", timeout=20000)
+    expect(row).to_contain_text(" of ")  # bytes copied of the total, while copying
+    expect(heading).to_contain_text("success", timeout=45000)
+    expect(row).to_have_attribute("data-status", "done")
+    expect(row).to_contain_text(f"livepage{tag}/cart:v9@sha256:")
+    assert page.evaluate("() => window.sameDocument") is True
+    # Polling stopped: the region no longer asks for itself.
+    assert page.locator("#version-live").get_attribute("hx-trigger") is None

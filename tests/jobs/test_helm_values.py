@@ -323,3 +323,23 @@ def test_values_diff_shows_the_changed_lines():
 def test_dump_values_round_trips_through_parse(shop):
     assert parse_values(dump_values(shop), LIMIT) == shop
     assert dump_values({}) == ""
+
+
+def test_pin_digests_puts_the_digest_on_the_tag_or_the_single_image_key():
+    from jobs.helm.values import pin_digests
+
+    digest = "sha256:" + "a" * 64
+    values = {
+        "image": {"repository": "reg.example.com/shop/api", "tag": "1.0"},
+        "worker": {"image": "reg.example.com/shop/worker:1.0"},
+        "other": {"image": "reg.example.com/shop/other:1.0"},
+    }
+    paths = parse_image_paths("image.repository+image.tag\nworker.image\nother.image")
+    pinned = pin_digests(
+        values, paths, {"image.repository+image.tag": digest, "worker.image": digest}
+    )
+    assert pinned["image"] == {"repository": "reg.example.com/shop/api", "tag": f"1.0@{digest}"}
+    assert pinned["worker"]["image"] == f"reg.example.com/shop/worker:1.0@{digest}"
+    assert pinned["other"]["image"] == "reg.example.com/shop/other:1.0"
+    assert values["image"]["tag"] == "1.0"  # the input is left alone
+    assert pin_digests(pinned, paths, {"worker.image": digest}) == pinned  # pinned once only

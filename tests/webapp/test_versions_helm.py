@@ -413,7 +413,9 @@ def test_a_chart_version_already_in_the_repository_is_never_replaced(app, tester
         assert second.status == VersionStatus.FAILED
         assert charts["api"].chart_status == ChartStatus.FAILED
         assert "Chart api 1.0.0 is already in oci://" in charts["api"].chart_error
-        assert charts["worker"].chart_version == "1.0.1"  # the suggestion moved on
+        # Refused before any push: worker's chart did not go up either.
+        assert charts["worker"].chart_status == ChartStatus.FAILED
+        assert "Not pushed" in charts["worker"].chart_error
     assert pull_chart(reference, plain_http=True) == archive  # the first push stands
 
 

@@ -35,6 +35,8 @@ from webapp.models import (
 )
 from webapp.models.base import utcnow
 from webapp.refusals import Refused
+from webapp.releases.now_running import left_deployed_note
+from webapp.releases.retry_rules import first_stage_to_run
 from webapp.workflows.settings import DEFAULT_APPROVAL_TIMEOUT, RUNNABLE_KINDS
 
 EXECUTOR_KIND = "release"
@@ -169,6 +171,9 @@ def newer_executor(release_id: int, job_run_id: int) -> int | None:
 
 def finish(release: Release, status: ReleaseStatus, message: str | None = None) -> None:
     """End the release, free its environment and start the next queued release there."""
+    note = left_deployed_note(release, status)
+    if note:
+        message = f"{message or release.message or ''} {note}".strip()
     release.move_to(status, message)
     release.cancel_requested = False
     _unlock(release)
@@ -220,16 +225,19 @@ def start_release(
         copy = ReleaseStage(
             position=stage.position, kind=stage.kind, name=stage.name, settings=dict(stage.settings)
         )
-        if rollback_of is not None and not stage.kind.deploys:
+        if rollback_of is not None and workflow.rollbacks_skip_gates and not stage.kind.deploys:
             copy.status = StageStatus.SKIPPED
-            copy.message = "Skipped: a rollback only redeploys an earlier released version."
+            copy.message = (
+                "Skipped: this workflow's rollbacks skip approval and tests (an admin option)."
+            )
         release.stages.append(copy)
     db.session.add(release)
     db.session.flush()
     action = "rollback" if rollback_of is not None else "start_release"
     detail = f"version {version.name} to {workflow.environment.name} via {workflow.name}"
     if rollback_of is not None:
-        detail += f" (rollback of #{rollback_of.id})"
+        gates = "skips" if workflow.rollbacks_skip_gates else "runs"
+        detail += f" (rollback of #{rollback_of.id}; {gates} approval and tests)"
     record(action, release, detail=detail, user=user)
     db.session.commit()
     dispatch(release.environment_id)
@@ -341,16 +349,19 @@ def retry(release: Release, user: User) -> None:
         raise ReleaseRefused(
             "Only a failed, rejected, timed-out or cancelled release can be retried."
         )
-    first = next((s for s in release.stages if not s.status.done), None)
+    first, reason = first_stage_to_run(release)
     if first is None:
         raise ReleaseRefused("Every stage of this release passed; nothing to retry.")
     for stage in release.stages:
         if stage.position >= first.position:
             stage.reset()
     release.attempt += 1
-    release.move_to(ReleaseStatus.QUEUED, f"Retried by {user.username} from stage {first.name}.")
+    because = f": {reason}" if reason else ""
+    release.move_to(
+        ReleaseStatus.QUEUED, f"Retried by {user.username} from stage {first.name}{because}."
+    )
     release.cancel_requested = False
-    record("retry", release, detail=f"from stage {first.name}", user=user)
+    record("retry", release, detail=f"from stage {first.name}{because}", user=user)
     db.session.commit()
     dispatch(release.environment_id)
 

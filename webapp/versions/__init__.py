@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("versions", __name__, url_prefix="/versions")
 
-from webapp.versions import helm_routes, routes, wizard  # noqa: E402,F401
+from webapp.versions import helm_routes, routes, tag_lookup, wizard  # noqa: E402,F401

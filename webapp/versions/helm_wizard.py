@@ -12,7 +12,13 @@ from flask_login import current_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
-from jobs.helm.charts import ChartError, check_chart_version, next_chart_version
+from jobs.helm.charts import (
+    ChartError,
+    build_metadata_problem,
+    check_chart_version,
+    existing_chart_message,
+    next_chart_version,
+)
 from jobs.helm.values import ValuesError
 from webapp.extensions import db
 from webapp.jobruns.queue import enqueue
@@ -136,12 +142,20 @@ def charts_form(project: Project, data: dict) -> HelmChartsForm:
     return form
 
 
-def check_charts(form: HelmChartsForm) -> bool:
-    """A chart repository is chosen and each chart version is empty or SemVer 2."""
+def check_charts(
+    form: HelmChartsForm, project: Project | None = None, data: dict | None = None
+) -> bool:
+    """A chart repository is chosen; each chart version is empty or SemVer 2 without build
+    metadata, and not one the lookup found in the repository (chart versions are immutable)."""
     ok = True
-    if not registry_of(form.chart_registry_id.data):
+    registry = registry_of(form.chart_registry_id.data)
+    if not registry:
         form.chart_registry_id.errors = ["Choose the chart repository."]
         ok = False
+    names, existing = {}, {}
+    if project is not None and data is not None:
+        names = {str(c.service.id): c.chart_name for c in planned_charts(data, project)}
+        existing = known_versions(data)
     for row in form.charts:
         version = (row.form.version.data or "").strip()
         if not version:
@@ -151,7 +165,26 @@ def check_charts(form: HelmChartsForm) -> bool:
         except ChartError as exc:
             row.form.version.errors = [str(exc)]
             ok = False
+            continue
+        name = names.get((row.form.service_id.data or "").strip())
+        problem = build_metadata_problem(version)
+        if problem is None and registry and version in existing.get(name, []):
+            problem = existing_chart_message(name, version, chart_repository(registry))
+        if problem:
+            row.form.version.errors = [problem]
+            ok = False
     return ok
+
+
+def known_versions(data: dict) -> dict[str, list[str]]:
+    """Every version of each chart the finished lookup found in the draft's chart repository."""
+    lookup = data.get("chart_lookup") or {}
+    if not lookup.get("run_id") or lookup.get("registry_id") != data.get("chart_registry_id"):
+        return {}
+    run = db.session.get(JobRun, lookup["run_id"])
+    if run is None or run.status != JobStatus.SUCCEEDED:
+        return {}
+    return (run.data or {}).get("versions", {})
 
 
 def charts_context(

@@ -92,6 +92,30 @@ def detail(version_id: int):
         joinedload(Version.created_by),
         joinedload(Version.project),
     )
+    highlighted = {s.id: highlight_yaml(s.yaml) for s in version.services}
+    return render_template(
+        "versions/detail.html", highlighted=highlighted, **_live_context(version)
+    )
+
+
+@bp.route("/<int:version_id>/live")
+def live(version_id: int):
+    """The version's live region (status, images, charts, jobs, downloads), polled every
+    second while the version is being created; 286 with the final markup once it ended."""
+    version = get_version(
+        version_id,
+        selectinload(Version.services).selectinload(VersionService.images),
+        selectinload(Version.labels),
+        joinedload(Version.created_by),
+        joinedload(Version.project),
+    )
+    code = STOP_POLLING if version.status.finished else 200
+    return fragment(
+        "partials/versions/live.html", code, just_finished=True, **_live_context(version)
+    )
+
+
+def _live_context(version: Version) -> dict:
     runs = db.session.scalars(
         select(JobRun)
         .where(
@@ -101,17 +125,14 @@ def detail(version_id: int):
         )
         .order_by(JobRun.id)
     ).all()
-    highlighted = {s.id: highlight_yaml(s.yaml) for s in version.services}
-    return render_template(
-        "versions/detail.html",
-        version=version,
-        runs=runs,
-        highlighted=highlighted,
-        used_by=services.users_of(version),
-        may_retry=services.may_retry(current_user, version),
-        may_delete=services.may_delete(current_user, version),
-        may_edit=services.may_edit(current_user),
-    )
+    return {
+        "version": version,
+        "runs": runs,
+        "used_by": services.users_of(version),
+        "may_retry": services.may_retry(current_user, version),
+        "may_delete": services.may_delete(current_user, version),
+        "may_edit": services.may_edit(current_user),
+    }
 
 
 @bp.route("/<int:version_id>/progress")

@@ -13,7 +13,7 @@ from webapp.extensions import db
 from webapp.htmx_responses import fragment, is_htmx
 from webapp.models import Environment, Project, ProjectKind, Registry, VersionDraft
 from webapp.pages import get_or_404
-from webapp.versions import bp, drafts, helm_wizard, services
+from webapp.versions import bp, drafts, helm_wizard, services, tag_lookup, target_rules
 from webapp.versions.forms import (
     NAME_MESSAGE,
     TAG_MESSAGE,
@@ -240,11 +240,50 @@ def _images(project: Project, draft: VersionDraft):
     check.token.data = draft.token
     charts = helm_wizard.charts_form(project, draft.data) if helm else None
     valid = check.validate()
-    if charts is not None and not helm_wizard.check_charts(charts):
+    if valid and not _check_target_tags(check, project, draft.data, registry):
+        valid = False
+    if charts is not None and not helm_wizard.check_charts(charts, project, draft.data):
         valid = False
     if not valid:
         return _render(3, project, draft.data, draft, form=check, charts_form=charts)
     return _create(project, draft)
+
+
+def _check_target_tags(
+    form: ImagesForm, project: Project, data: dict, registry: Registry | None
+) -> bool:
+    """Each pushed image's target is under the registry's namespace and no other version's."""
+    targets = {
+        image.key: image.target_ref
+        for service in plan(data, project.id)
+        for image in service.images
+        if image.push
+    }
+    taken = target_rules.recorded_elsewhere(targets.values())
+    in_registry = tag_lookup.taken_tags(project, data)
+    ok = True
+    for row in form.images:
+        ref = targets.get(row.form.key.data)
+        if ref is None:
+            continue
+        problem = target_rules.namespace_problem(registry, ref)
+        if problem:
+            row.form.repository.errors = [*row.form.repository.errors, problem]
+            ok = False
+        elif ref in taken:
+            row.form.tag.errors = [
+                *row.form.tag.errors,
+                target_rules.taken_message(ref, taken[ref]),
+            ]
+            ok = False
+        elif ref in in_registry:
+            found, wanted = in_registry[ref]
+            message = target_rules.drift_message(ref, found, wanted or "(unknown)")
+            row.form.tag.errors = [*row.form.tag.errors, message]
+            ok = False
+    if not ok:
+        form.images.errors = [*form.images.errors, "Correct the images marked below."]
+    return ok
 
 
 def _image_changes(
@@ -381,7 +420,15 @@ def _images_context(project: Project, draft: VersionDraft, form: ImagesForm) -> 
     planned = {
         i.key: (service, i) for service in plan(draft.data, project.id) for i in service.images
     }
-    return {"project": project, "images_form": form, "planned": planned, "draft": draft}
+    if draft is not None:
+        tag_lookup.look_up(project, draft)
+    return {
+        "project": project,
+        "images_form": form,
+        "planned": planned,
+        "draft": draft,
+        **tag_lookup.context(project, draft.data if draft else {}),
+    }
 
 
 def _render(
@@ -415,7 +462,10 @@ def _render(
         context.update(_images_context(project, draft, form))
         if helm_wizard.is_helm(project):
             context.update(helm_wizard.charts_context(project, data, charts_form, draft))
-    status = 422 if form.errors or (charts_form is not None and charts_form.errors) else 200
+    chart_errors = charts_form is not None and (
+        charts_form.errors or any(row.form.version.errors for row in charts_form.charts)
+    )
+    status = 422 if form.errors or chart_errors else 200
     template = (
         "versions/new_basics.html",
         "versions/new_services.html",

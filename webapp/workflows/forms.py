@@ -24,6 +24,11 @@ from webapp.workflows import settings as stage_settings
 class WorkflowForm(FlaskForm):
     name = name_field()
     environment_id = SelectField("Target environment", coerce=int, validators=[DataRequired()])
+    rollbacks_skip_gates = BooleanField(
+        "Rollbacks skip approval and tests",
+        description="Off: a rollback waits at this workflow's approvals and runs its tests, "
+        "like any release. On: a rollback only redeploys.",
+    )
 
 
 class _StageForm(FlaskForm):

@@ -72,11 +72,14 @@ def new(project_id: int):
             form.name.errors.append("A workflow with this name exists in the project.")
         else:
             workflow = Workflow(
-                project=project, name=form.name.data, environment_id=form.environment_id.data
+                project=project,
+                name=form.name.data,
+                environment_id=form.environment_id.data,
+                rollbacks_skip_gates=bool(form.rollbacks_skip_gates.data),
             )
             db.session.add(workflow)
             db.session.flush()
-            record("create", workflow, detail=f"project {project.key}")
+            record("create", workflow, detail=f"project {project.key}; {_gates(workflow)}")
             db.session.commit()
             flash(f"Workflow {workflow.name} created: add its stages.", "success")
             return redirect(url_for(".detail", workflow_id=workflow.id))
@@ -101,11 +104,17 @@ def edit(workflow_id: int):
         else:
             workflow.name = form.name.data
             workflow.environment = db.session.get(Environment, form.environment_id.data)
-            record("update", workflow)
+            workflow.rollbacks_skip_gates = bool(form.rollbacks_skip_gates.data)
+            record("update", workflow, detail=_gates(workflow))
             db.session.commit()
             flash(f"Workflow {workflow.name} saved.", "success")
             return redirect(url_for(".detail", workflow_id=workflow.id))
     return render_form("workflows/form.html", form, project=workflow.project, workflow=workflow)
+
+
+def _gates(workflow: Workflow) -> str:
+    skip = "skip" if workflow.rollbacks_skip_gates else "run"
+    return f"rollbacks {skip} approval and tests"
 
 
 @bp.route("/<int:workflow_id>/delete", methods=["POST"])
