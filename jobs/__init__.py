@@ -11,7 +11,9 @@ TASK_MODULES = (
     "jobs.releases",
     "jobs.release_stages",
     "jobs.release_deploy",
+    "jobs.release_pins",
     "jobs.service_charts",
     "jobs.version_charts",
+    "jobs.version_tags",
     "jobs.versions",
 )

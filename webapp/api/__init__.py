@@ -21,3 +21,6 @@ from webapp.api import (  # noqa: E402,F401
     release_routes,
     version_routes,
 )
+from webapp.api.tokens import authenticate  # noqa: E402
+
+bp.before_request(authenticate)  # bearer tokens (or the session); 401 JSON, never a redirect

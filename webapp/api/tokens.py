@@ -29,7 +29,7 @@ CHALLENGE = {"WWW-Authenticate": 'Bearer realm="slipway"'}
 
 
 def authenticate():
-    """Run before every API request (from ``require_sign_in``); a response refuses it."""
+    """Run before every API request (the blueprint's hook); a response refuses it."""
     header = request.headers.get("Authorization", "")
     if header:
         scheme, _, secret = header.partition(" ")

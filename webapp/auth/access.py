@@ -30,9 +30,7 @@ def load_user(user_id: str) -> User | None:
 def require_sign_in():
     """App-wide guard: every page but the public ones needs a signed-in user."""
     if request.blueprint == "api":
-        from webapp.api.tokens import authenticate
-
-        return authenticate()  # bearer tokens; 401 JSON, never a redirect
+        return None  # the API authenticates its own requests (webapp.api.tokens): 401 JSON
     if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
         return None
     if not current_user.is_authenticated:

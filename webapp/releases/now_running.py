@@ -1,8 +1,9 @@
-"""What an environment runs now, per service: the version and the release that put it there.
+"""What a release that ended unfinished leaves running, for its final status line.
 
-The release page and the environment page both show it, whatever the release's own
-end: a release rejected or cancelled after its deploy stage leaves its version running,
-and its final status line says so.
+The release page and the environment page show what runs now per service
+(``webapp.releases.queries.now_running``), whatever the release's own end: a release
+rejected or cancelled after its deploy stage leaves its version running, and its
+final status line says so.
 """
 
 from __future__ import annotations
@@ -16,24 +17,6 @@ UNFINISHED_ENDS = (
     ReleaseStatus.TIMEOUT,
     ReleaseStatus.CANCELLED,
 )
-
-
-def now_running(environment_id: int) -> list[dict]:
-    """``[{service, version, release_id, is_rollback}]`` in service name order."""
-    # queries imports services, which imports this module: import it when called.
-    from webapp.releases import queries
-
-    rows = queries.deployed_versions(environment_id)
-    running = [
-        {
-            "service": row.name,
-            "version": row.stage.release.version.name,
-            "release_id": row.stage.release.id,
-            "is_rollback": row.stage.release.is_rollback,
-        }
-        for row in rows.values()
-    ]
-    return sorted(running, key=lambda item: item["service"])
 
 
 def left_deployed_note(release: Release, status: ReleaseStatus) -> str | None:

@@ -117,3 +117,18 @@ def stamp_of(release: Release, lock_holder: int | None) -> str:
 def _digest(values) -> str:
     text = "|".join(str(value) for value in values)
     return hashlib.blake2s(text.encode(), digest_size=8).hexdigest()
+
+
+def now_running(environment_id: int) -> list[dict]:
+    """``[{service, version, release_id, is_rollback}]`` in service name order."""
+    rows = deployed_versions(environment_id)
+    running = [
+        {
+            "service": row.name,
+            "version": row.stage.release.version.name,
+            "release_id": row.stage.release.id,
+            "is_rollback": row.stage.release.is_rollback,
+        }
+        for row in rows.values()
+    ]
+    return sorted(running, key=lambda item: item["service"])

@@ -27,7 +27,6 @@ from webapp.pages import get_or_404, render_form
 from webapp.pagination import paginate
 from webapp.releases import bp, queries, retry_rules, services
 from webapp.releases.forms import DecisionForm, StartReleaseForm
-from webapp.releases.now_running import now_running
 
 HISTORY_SIZE = 10
 
@@ -87,7 +86,7 @@ def _timeline_context(release: Release) -> dict:
         "can_act": current_user.has_role(Role.RELEASE_ENGINEER),
         "can_retry": release.can_become(ReleaseStatus.QUEUED),
         "rollback_target": services.rollback_target(release) if release.status.finished else None,
-        "now_running": now_running(release.environment_id),
+        "now_running": queries.now_running(release.environment_id),
         **retry_rules.retry_context(release),
     }
 
