@@ -20,6 +20,7 @@ from jobs.helm.releases import helm_status, helm_upgrade
 from jobs.kube.access import ClusterAccess, ClusterError, ClusterNotFound
 from jobs.kube.cluster import WORKLOAD_KINDS, apply_manifests, read_workloads, set_images
 from jobs.kube.rollouts import wait_for_rollout
+from jobs.runtime import public_message
 from webapp.catalog.state import record_deployed
 from webapp.catalog.validation import workload_containers
 from webapp.extensions import db
@@ -102,7 +103,7 @@ def _run_service(app, row_id: int, work: Callable) -> None:
             row.status, row.message = ServiceStatus.FAILED, str(exc)
         except Exception as exc:  # a thread's error must land on its row, not vanish
             app.logger.exception("deploying release service %s failed", row_id)
-            row.status, row.message = ServiceStatus.FAILED, f"Unexpected error: {exc}"
+            row.status, row.message = ServiceStatus.FAILED, public_message(exc, "Deploying")
         else:
             row.status, row.message = ServiceStatus.PASSED, message
         row.ended_at = utcnow()

@@ -8,7 +8,7 @@ Cancel is honoured between stages and between startup order groups.
 from __future__ import annotations
 
 from jobs.release_stages import run_stage
-from jobs.runtime import job_run
+from jobs.runtime import job_run, public_message
 from webapp.extensions import db
 from webapp.models import Release, ReleaseStage, ReleaseStatus, StageStatus
 from webapp.models import ReleaseStatus as Status
@@ -80,10 +80,10 @@ def _fail_unexpectedly(release_id: int, exc: Exception) -> None:
         return
     for stage in release.stages:
         if stage.status is StageStatus.RUNNING:
-            stage.end(StageStatus.FAILED, f"Unexpected error: {exc}")
+            stage.end(StageStatus.FAILED, public_message(exc, "The stage"))
     if release.status is Status.WAITING_APPROVAL:
         return
-    finish(release, Status.FAILED, f"Unexpected error in the release executor: {exc}")
+    finish(release, Status.FAILED, public_message(exc, "The release executor"))
 
 
 @job_run

@@ -15,7 +15,7 @@ from flask import current_app
 from jobs.helm.charts import ChartLintError, next_chart_version, package_chart
 from jobs.helm.repository import ChartRepositoryError, chart_versions, push_chart
 from jobs.helm.values import parse_values
-from jobs.runtime import Outcome, job_run
+from jobs.runtime import Outcome, job_run, public_message
 from webapp.extensions import db
 from webapp.models import Registry
 from webapp.models.versions import ChartStatus
@@ -104,7 +104,7 @@ def _message(exc: Exception) -> str:
 
     if isinstance(exc, ChartLintError):
         return "Helm lint failed: " + "; ".join(exc.messages)
-    return str(exc) or exc.__class__.__name__
+    return public_message(exc, "Packaging the chart")
 
 
 def charts_summary(version: Any, failed: list[Any]) -> str:

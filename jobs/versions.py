@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from jobs.oci.registry import Credentials, ImageRef, copy_image, resolve
-from jobs.runtime import job_run
+from jobs.runtime import JobFailed, job_run, public_message
 from jobs.version_charts import build_charts, charts_summary, fail_unfinished_charts
 from webapp.extensions import db
 from webapp.models import ImageStatus, Registry, Version, VersionStatus
@@ -21,7 +21,7 @@ MAX_PARALLEL_IMAGES = 4
 PROGRESS_EVERY = 0.5  # seconds between progress writes (SQLite friendly)
 
 
-class VersionCopyFailed(RuntimeError):
+class VersionCopyFailed(JobFailed):
     """Some images of the version did not land; the version row says which and why."""
 
 
@@ -64,7 +64,7 @@ def create_version_images(job_run_id: int, version_id: int) -> str:
         failed = [i for i in version.images if i.push and i.status != ImageStatus.DONE]
     except Exception as exc:
         db.session.rollback()
-        _fail_unfinished(version_id, f"The copy job stopped: {exc}")
+        _fail_unfinished(version_id, "The copy job stopped: " + public_message(exc, "Copying"))
         raise
     pushed = sum(1 for i in version.images if i.push)
     if failed or failed_charts:
@@ -196,11 +196,11 @@ def _copy_one(task: CopyTask, events: queue.Queue) -> None:
             verify_tls=task.target.verify_tls,
         )
         if result.digest != digest or landed != digest:
-            raise RuntimeError(
+            raise JobFailed(
                 f"the target {task.target_ref} has digest {landed}, the source {digest}"
             )
     except Exception as exc:
-        events.put(("failed", task.image_id, str(exc) or exc.__class__.__name__))
+        events.put(("failed", task.image_id, public_message(exc, f"Copying {task.source_ref}")))
         return
     events.put(("done", task.image_id, result))
 

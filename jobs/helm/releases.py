@@ -18,6 +18,7 @@ import yaml
 
 from jobs.kube.access import (
     ClusterAccess,
+    ClusterConfigInvalid,
     ClusterConflict,
     ClusterError,
     ClusterForbidden,
@@ -27,6 +28,7 @@ from jobs.kube.access import (
     RolloutTimeout,
 )
 from jobs.kube.cluster import WORKLOAD_KINDS, server_address
+from jobs.kube.kubeconfig_policy import KubeconfigRefused, check_kubeconfig
 
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
@@ -161,6 +163,11 @@ def _helm(cluster: ClusterAccess, namespace: str, what: str) -> Iterator[Any]:
             "kube_ca_file": os.path.join(SERVICE_ACCOUNT_DIR, "ca.crt"),
         }
     else:
+        # Helm's Go client would run exec plugins and read files the kubeconfig names.
+        try:
+            check_kubeconfig(cluster.kubeconfig or "")
+        except KubeconfigRefused as exc:
+            raise ClusterConfigInvalid(f"cannot use the cluster's kubeconfig: {exc}") from exc
         # helm_python writes the content to a private temp file, removed on close.
         options = {"kubeconfig_content": cluster.kubeconfig, "kube_context": cluster.context}
     server = server_address(cluster)
