@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import Flask
 
 from webapp import config as config_module
+from webapp import headers
 from webapp.extensions import csrf, db, htmx, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +40,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)
+    headers.init_app(app)
 
     from webapp import audit, auth, catalog, jobruns, main, releases, versions, workflows
 

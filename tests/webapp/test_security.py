@@ -102,3 +102,48 @@ def test_job_errors_never_show_an_upstream_body(app, client, auth):
     for page in (job_page, cluster_page):
         assert "internal-service-private-answer" not in page
     assert "HTTP 404" in job_page
+
+
+# --- headers -----------------------------------------------------------------
+
+
+def test_every_response_carries_the_security_headers(app, client, auth):
+    auth.login("admin")
+    responses = [
+        client.get("/auth/login"),
+        client.get("/"),
+        client.get("/catalog/clusters/"),
+        client.get("/static/js/slipway.js"),
+        client.get("/no-such-page"),
+    ]
+    for response in responses:
+        headers = response.headers
+        csp = headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in csp
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert headers["X-Frame-Options"] == "DENY"
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"] == "same-origin"
+        assert "Strict-Transport-Security" not in headers  # plain HTTP in tests
+
+
+def test_hsts_over_https(client):
+    response = client.get("/auth/login", base_url="https://slipway.example")
+    assert "max-age=" in response.headers["Strict-Transport-Security"]
+
+
+def test_pages_have_no_inline_script_or_handlers(app, client, auth):
+    import re
+
+    from tests.webapp.catalog_fixtures import make_catalog
+
+    ids = make_catalog(app)
+    auth.login("admin")
+    for url in ("/", f"/catalog/clusters/{ids.cluster_id}", f"/catalog/projects/{ids.project_id}"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        html = text(response)
+        assert not re.search(r"\son[a-z]+=", html), url
+        assert not re.search(r"<script(?![^>]*\ssrc=)", html), url
+        assert not re.search(r"\sstyle=", html), url
+    assert "data-confirm=" in text(client.get(f"/catalog/clusters/{ids.cluster_id}"))
