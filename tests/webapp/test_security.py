@@ -9,7 +9,7 @@ from sqlalchemy import select
 from tests.helpers import run_queued_jobs
 from tests.jobs.test_kubeconfig_policy import exec_user, kubeconfig
 from webapp.extensions import db
-from webapp.models import Cluster, JobRun
+from webapp.models import AuditEvent, Cluster, JobRun, User
 
 
 def text(response) -> str:
@@ -147,3 +147,101 @@ def test_pages_have_no_inline_script_or_handlers(app, client, auth):
         assert not re.search(r"<script(?![^>]*\ssrc=)", html), url
         assert not re.search(r"\sstyle=", html), url
     assert "data-confirm=" in text(client.get(f"/catalog/clusters/{ids.cluster_id}"))
+
+
+# --- sessions and sign-in -----------------------------------------------------
+
+
+def _session_cookie(client) -> str:
+    return client.get_cookie("session").value
+
+
+def _copy_with(app, cookie: str):
+    other = app.test_client()
+    other.set_cookie("session", cookie)
+    return other
+
+
+def test_a_copied_cookie_is_dead_after_logout(app, client, auth):
+    auth.login("tester")
+    copied = _copy_with(app, _session_cookie(client))
+    assert copied.get("/").status_code == 200
+    auth.logout()
+    response = copied.get("/")
+    assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
+
+
+def test_a_copied_cookie_is_dead_after_a_password_change(app, client, auth):
+    auth.login("tester")
+    copied = _copy_with(app, _session_cookie(client))
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.username == "tester"))
+        user.set_password("a-new-long-password")
+        db.session.commit()
+    for stale in (client, copied):
+        response = stale.get("/")
+        assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
+    assert auth.login("tester", "a-new-long-password").status_code == 302
+
+
+def test_sign_out_everywhere_from_the_command_line(app, client, auth, runner):
+    auth.login("release")
+    assert client.get("/").status_code == 200
+    result = runner.invoke(args=["users", "sign-out", "release"])
+    assert result.exit_code == 0, result.output
+    assert client.get("/").status_code == 302
+
+
+def test_the_session_has_a_lifetime(app, client, auth):
+    auth.login("viewer")
+    cookie = client.get_cookie("session")
+    assert cookie.expires is not None  # not the 31-day default, nor a forever cookie
+    assert app.permanent_session_lifetime.total_seconds() <= 24 * 3600
+
+
+def test_sign_in_is_throttled_per_user(app, client, auth):
+    for _ in range(8):
+        assert auth.login("admin", "wrong-password").status_code in (422, 429)
+    response = auth.login("admin")  # the right password, too soon
+    assert response.status_code == 429
+    assert "Too many failed sign-ins" in text(response)
+    assert client.get("/").status_code == 302  # not signed in
+    with app.app_context():
+        actions = db.session.scalars(select(AuditEvent.action)).all()
+    assert "sign_in_throttled" in actions
+
+
+def test_sign_in_is_throttled_per_address(app, client, auth):
+    app.config["SIGN_IN_ADDRESS_FREE_FAILURES"] = 3
+    for number in range(5):
+        auth.login(f"nobody-{number}", "guess")
+    response = auth.login("viewer")
+    assert response.status_code == 429
+
+
+def test_an_unknown_user_costs_a_password_hash(app, client, auth, monkeypatch):
+    """No early answer for unknown usernames: a (dummy) hash is checked as for real users."""
+    from webapp.auth import routes
+
+    checked = []
+    real = routes.check_password_hash
+    monkeypatch.setattr(routes, "check_password_hash", lambda h, p: checked.append(h) or real(h, p))
+    assert auth.login("no-such-user", "guess").status_code == 422
+    assert checked, "no password hash was checked for the unknown user"
+
+
+def test_the_csrf_token_rotates_at_sign_in(app, redis_service, tmp_path):
+    from tests.helpers import PASSWORD, csrf_token_from
+
+    app.config["WTF_CSRF_ENABLED"] = True
+    client = app.test_client()
+    before = csrf_token_from(text(client.get("/auth/login")))
+    with client.session_transaction() as stored:
+        raw_before = stored["csrf_token"]
+    response = client.post(
+        "/auth/login", data={"username": "viewer", "password": PASSWORD, "csrf_token": before}
+    )
+    assert response.status_code == 302
+    client.get("/")
+    with client.session_transaction() as stored:
+        assert stored.get("csrf_token") != raw_before

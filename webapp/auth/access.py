@@ -17,8 +17,14 @@ PUBLIC_ENDPOINTS = {"auth.login", "static", "main.healthz"}
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-
-    return db.session.get(User, int(user_id))
+    """The user of a session, if the session is still current (see User.end_sessions)."""
+    number, sep, version = user_id.partition(":")
+    if not sep or not number.isdigit() or not version.isdigit():
+        return None  # a cookie from before session counters: sign in again
+    user = db.session.get(User, int(number))
+    if user is None or (user.session_version or 0) != int(version):
+        return None
+    return user
 
 
 def require_sign_in():

@@ -36,3 +36,16 @@ def create_user(username: str, role: str, password_stdin: bool) -> None:
     record("create", user, user=None, detail=f"role {role} (command line)")
     db.session.commit()
     click.echo(f"created user {username} ({Role(role).label})")
+
+
+@users_cli.command("sign-out")
+@click.argument("username")
+def sign_out_user(username: str) -> None:
+    """End every session of a user (a stolen cookie stops working)."""
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise click.ClickException(f"no user {username!r}")
+    user.end_sessions()
+    record("sign_out_everywhere", user, user=None, detail="command line")
+    db.session.commit()
+    click.echo(f"signed {username} out everywhere")
