@@ -221,7 +221,9 @@ def _throttled_progress(image_id: int, events: queue.Queue):
 
 
 def _endpoint(registry) -> Endpoint:
-    auth = Credentials(registry.username, registry.password or "") if registry.username else None
+    # No password (e.g. dropped when the address changed): go anonymous, send nothing.
+    has_secret = registry.username and registry.password
+    auth = Credentials(registry.username, registry.password) if has_secret else None
     return Endpoint(
         auth=auth, plain_http=True if registry.plain_http else None, verify_tls=registry.verify_tls
     )

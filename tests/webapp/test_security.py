@@ -4,16 +4,55 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import select
 
 from tests.helpers import run_queued_jobs
 from tests.jobs.test_kubeconfig_policy import exec_user, kubeconfig
 from webapp.extensions import db
-from webapp.models import AuditEvent, Cluster, JobRun, User
+from webapp.models import AuditEvent, Cluster, JobRun, Registry, User
 
 
 def text(response) -> str:
     return response.get_data(as_text=True)
+
+
+class Listener:
+    """A real HTTP server on 127.0.0.1 that records what it receives and answers 401."""
+
+    def __init__(self, challenge: str = 'Basic realm="listener"'):
+        import http.server
+        import threading
+
+        received = self.received = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self):
+                received.append((self.command, self.path, dict(self.headers)))
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", challenge)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_HEAD = do_POST = do_PUT = _answer  # noqa: N815
+
+            def log_message(self, *args):
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.address = f"127.0.0.1:{self._server.server_port}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def listener():
+    server = Listener()
+    yield server
+    server.close()
 
 
 # --- cluster credentials ---------------------------------------------------
@@ -245,3 +284,33 @@ def test_the_csrf_token_rotates_at_sign_in(app, redis_service, tmp_path):
     client.get("/")
     with client.session_transaction() as stored:
         assert stored.get("csrf_token") != raw_before
+
+
+# --- registries -----------------------------------------------------------------
+
+
+def test_a_new_registry_address_never_gets_the_old_password(app, client, auth, listener):
+    from tests.webapp.catalog_fixtures import make_catalog
+
+    ids = make_catalog(app)  # harbor: robot / registry-SECRET-pw-456 at registry.example.com
+    auth.login("admin")
+    response = client.post(
+        f"/catalog/registries/{ids.registry_id}/edit",
+        data={
+            "name": "harbor",
+            "address": listener.address,
+            "namespace": "shop",
+            "username": "robot",
+            "password": "",
+            "plain_http": "y",
+        },
+        follow_redirects=True,
+    )
+    assert "enter the password for the new address" in text(response)
+    client.post(f"/catalog/registries/{ids.registry_id}/test")
+    run_queued_jobs(app)
+    assert listener.received, "the registry test did not reach the new address"
+    for _method, _path, headers in listener.received:
+        assert "Authorization" not in headers
+    with app.app_context():
+        assert db.session.get(Registry, ids.registry_id).password is None

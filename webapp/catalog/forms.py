@@ -96,7 +96,12 @@ class RegistryForm(FlaskForm):
         ],
     )
     username = StringField("Username", validators=[Optional(), Length(max=255)])
-    password = PasswordField("Password or token", validators=[Optional(), Length(max=4096)])
+    password = PasswordField(
+        "Password or token",
+        description="Empty keeps the stored one, unless the address changes: a password is "
+        "only ever sent to the address it was entered for.",
+        validators=[Optional(), Length(max=4096)],
+    )
     verify_tls = BooleanField("Verify TLS certificates", default=True)
     plain_http = BooleanField("Plain HTTP (no TLS)")
 
