@@ -47,7 +47,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     for module in (main, auth, catalog, jobruns, audit, versions, workflows, releases):
         app.register_blueprint(module.bp)
     main.register_error_pages(app)
+    from webapp.auth import permissions
     from webapp.auth.access import require_sign_in
+
+    permissions.init_app(app)
 
     app.before_request(require_sign_in)
     login_manager.login_view = "auth.login"

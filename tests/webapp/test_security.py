@@ -314,3 +314,61 @@ def test_a_new_registry_address_never_gets_the_old_password(app, client, auth, l
         assert "Authorization" not in headers
     with app.app_context():
         assert db.session.get(Registry, ids.registry_id).password is None
+
+
+# --- production environments ------------------------------------------------------
+
+
+def _production_env(app) -> tuple[int, int]:
+    from tests.webapp.catalog_fixtures import make_catalog
+    from webapp.models import Environment
+
+    ids = make_catalog(app)
+    with app.app_context():
+        env = Environment(
+            project_id=ids.project_id,
+            name="prod",
+            namespace="shop-prod",
+            cluster_id=ids.cluster_id,
+            production=True,
+        )
+        db.session.add(env)
+        db.session.commit()
+        return env.id, ids.project_id
+
+
+def test_a_tester_cannot_sync_a_production_environment(app, client, auth):
+    env_id, _ = _production_env(app)
+    auth.login("tester")
+    page = text(client.get(f"/catalog/environments/{env_id}"))
+    assert "Sync from cluster" not in page
+    response = client.post(f"/catalog/environments/{env_id}/sync")
+    assert response.status_code == 403
+    assert "production" in text(response)
+    with app.app_context():
+        assert db.session.scalar(select(JobRun).where(JobRun.kind == "environment_sync")) is None
+    auth.logout()
+    auth.login("release")
+    assert "Sync from cluster" in text(client.get(f"/catalog/environments/{env_id}"))
+    assert client.post(f"/catalog/environments/{env_id}/sync").status_code == 302
+
+
+def test_a_production_namespace_is_not_shared_with_non_production(app, client, auth):
+    env_id, project_id = _production_env(app)
+    with app.app_context():
+        from webapp.models import Environment
+
+        cluster_id = db.session.get(Environment, env_id).cluster_id
+    auth.login("admin")
+    response = client.post(
+        f"/catalog/projects/{project_id}/environments/new",
+        data={"name": "staging", "cluster_id": cluster_id, "namespace": "shop-prod"},
+    )
+    assert response.status_code == 422
+    assert "belongs to the production environment shop/prod" in text(response)
+    # The other way round: the dev namespace (non-production) cannot become production.
+    response = client.post(
+        f"/catalog/projects/{project_id}/environments/new",
+        data={"name": "live", "cluster_id": cluster_id, "namespace": "shop-dev", "production": "y"},
+    )
+    assert response.status_code == 422
