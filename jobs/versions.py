@@ -13,6 +13,7 @@ from sqlalchemy import select
 from jobs.oci.registry import Credentials, ImageRef, copy_image, resolve
 from jobs.runtime import JobFailed, job_run, public_message
 from jobs.version_charts import build_charts, charts_summary, fail_unfinished_charts
+from webapp.catalog.sources import allowed_source_hosts, source_problem
 from webapp.extensions import db
 from webapp.models import ImageStatus, Registry, Version, VersionStatus
 from webapp.models.base import utcnow
@@ -98,11 +99,17 @@ def _copy_all(version, images) -> None:
         raise LookupError("the target registry was deleted from the catalog")
     target = _endpoint(version.target_registry)
     sources = _source_endpoints()
+    allowed = allowed_source_hosts()
     tasks = []
     for image in images:
         image.status = ImageStatus.QUEUED
         image.error = None
         image.bytes_copied = 0
+        # Checked at the form too; again here, so no row makes the worker fetch elsewhere.
+        refused = source_problem(image.source_ref, allowed)
+        if refused:
+            _apply(image, ("failed", image.id, refused))
+            continue
         source_host = _host(image.source_ref)
         tasks.append(
             CopyTask(
@@ -113,6 +120,8 @@ def _copy_all(version, images) -> None:
                 target,
             )
         )
+    if not tasks:
+        return
     rows = {image.id: image for image in images}
     events: queue.Queue = queue.Queue()
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_IMAGES, len(tasks))) as pool:

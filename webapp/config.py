@@ -41,6 +41,8 @@ class DefaultConfig:
     MAX_YAML_BYTES = 512 * 1024
     MAX_CHART_BYTES = 10 * 1024 * 1024
     PAGE_SIZE = 25
+    # Hosts source images may come from besides the catalog's registries (comma-separated).
+    SOURCE_REGISTRIES = ""
 
 
 def from_environment(environ: os._Environ | dict) -> dict:

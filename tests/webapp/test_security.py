@@ -372,3 +372,63 @@ def test_a_production_namespace_is_not_shared_with_non_production(app, client, a
         data={"name": "live", "cluster_id": cluster_id, "namespace": "shop-dev", "production": "y"},
     )
     assert response.status_code == 422
+
+
+# --- outbound requests: sources only from the catalog ------------------------------
+
+
+def test_a_yaml_source_outside_the_catalog_is_refused(app, client, auth, listener):
+    from tests.webapp.version_fixtures import images_post, make_version_catalog, step_url
+    from webapp.models import DeployedImage, Version
+
+    cat = make_version_catalog(app, "127.0.0.1:5999", {"cart": {"cart": "src.example.com/c:1"}})
+    with app.app_context():
+        # What a sync would record if the cluster ran an image from an internal service.
+        image = db.session.scalar(select(DeployedImage))
+        image.image = f"{listener.address}/x:1"
+        db.session.commit()
+    auth.login("tester")
+    client.post(step_url(cat, 1), data={"action": "next", "name": "v1"})
+    client.post(
+        step_url(cat, 2),
+        data={
+            "action": "next",
+            "environment_id": cat.environment_id,
+            "service_ids": list(cat.service_ids.values()),
+        },
+    )
+    page = client.post(
+        step_url(cat, 3), data={"registry_id": cat.registry_id, "action": "registry"}
+    )
+    response = client.post(
+        step_url(cat, 3), data=images_post(text(page), "create", registry_id=cat.registry_id)
+    )
+    assert response.status_code == 422
+    assert "not a registry of the catalog" in text(response)
+    run_queued_jobs(app)
+    with app.app_context():
+        assert db.session.scalars(select(Version)).all() == []
+    assert listener.received == []
+
+
+def test_a_helm_values_source_outside_the_catalog_is_refused(
+    app, client, auth, registry, second_registry, listener
+):
+    from tests.webapp.helm_version_fixtures import (
+        make_helm_catalog,
+        step_2_data,
+        step_url,
+        to_step_2,
+    )
+
+    cat = make_helm_catalog(app, registry.address, second_registry.address, {"api": {}})
+    auth.login("tester")
+    html = to_step_2(client, cat, "ssrf")
+    data = step_2_data(cat, html, "next")
+    assert registry.address in data["values-0-values"]
+    data["values-0-values"] = data["values-0-values"].replace(registry.address, listener.address)
+    response = client.post(step_url(cat, 2), data=data)
+    assert response.status_code == 422
+    assert "not a registry of the catalog" in text(response)
+    run_queued_jobs(app)
+    assert listener.received == []
