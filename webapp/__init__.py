@@ -34,6 +34,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     _refuse_insecure_secret(app)
+    _warn_derived_encryption_key(app)
+
+    from webapp.database import protect_sqlite_files
+
+    protect_sqlite_files()
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "webapp" / "migrations"))
@@ -69,3 +74,14 @@ def _refuse_insecure_secret(app: Flask) -> None:
             "refusing to start with the default SECRET_KEY: set SLIPWAY_SECRET_KEY "
             "to a long random string (or run with FLASK_DEBUG=1 for development)"
         )
+
+
+def _warn_derived_encryption_key(app: Flask) -> None:
+    if app.config.get("ENCRYPTION_KEY"):
+        return
+    app.logger.warning(
+        "SLIPWAY_ENCRYPTION_KEY is not set: secrets at rest (registry passwords, kubeconfigs) "
+        "are encrypted with a key derived from SLIPWAY_SECRET_KEY, so anyone who learns the "
+        "session key can read them and rotating it makes them unreadable. Set "
+        "SLIPWAY_ENCRYPTION_KEY to its own long random value (see README)."
+    )

@@ -432,3 +432,26 @@ def test_a_helm_values_source_outside_the_catalog_is_refused(
     assert "not a registry of the catalog" in text(response)
     run_queued_jobs(app)
     assert listener.received == []
+
+
+# --- files and keys --------------------------------------------------------------
+
+
+def test_the_sqlite_file_is_private(app, client, auth):
+    import os
+    import stat
+
+    auth.login("viewer")
+    with app.app_context():
+        path = db.engine.url.database
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_a_derived_encryption_key_is_warned_about(app_config, caplog):
+    from webapp import create_app
+
+    create_app({**app_config, "ENCRYPTION_KEY": None})
+    assert "SLIPWAY_ENCRYPTION_KEY is not set" in caplog.text
+    caplog.clear()
+    create_app({**app_config, "ENCRYPTION_KEY": "a-long-random-encryption-key-for-tests"})
+    assert "SLIPWAY_ENCRYPTION_KEY" not in caplog.text
