@@ -455,3 +455,41 @@ def test_a_derived_encryption_key_is_warned_about(app_config, caplog):
     caplog.clear()
     create_app({**app_config, "ENCRYPTION_KEY": "a-long-random-encryption-key-for-tests"})
     assert "SLIPWAY_ENCRYPTION_KEY" not in caplog.text
+
+
+def test_the_copy_job_checks_sources_again(app, client, auth, listener, second_registry):
+    """A source registry removed from the catalog after the version was queued: no request."""
+    from tests.webapp.version_fixtures import create_through_form, make_version_catalog
+    from webapp.models import Version
+
+    cat = make_version_catalog(
+        app, second_registry.address, {"cart": {"cart": f"{listener.address}/shop/cart:1"}}
+    )
+    auth.login("tester")
+    assert create_through_form(client, cat, "v1").status_code == 302
+    with app.app_context():
+        source = db.session.scalar(select(Registry).where(Registry.address == listener.address))
+        db.session.delete(source)
+        db.session.commit()
+    run_queued_jobs(app)
+    assert listener.received == []
+    with app.app_context():
+        version = db.session.scalars(select(Version)).one()
+        assert version.status.value == "failed"
+        assert "not a registry of the catalog" in version.images[0].error
+
+
+def test_unexpected_job_errors_are_replaced_by_slipway_text():
+    from jobs.kube.access import ClusterUnreachable
+    from jobs.runtime import JobFailed, public_message
+
+    leaked = ValueError("Invalid header value b'Bearer top-secret-file-content'")
+    message = public_message(leaked, "Test connection to cluster c")
+    assert "top-secret" not in message
+    assert message.startswith("Test connection to cluster c failed unexpectedly (ValueError)")
+    assert "worker log" in message
+    assert "s3cret" not in public_message(KeyError("s3cret"), "Sync")
+    own = ClusterUnreachable("cannot reach the Kubernetes API at https://k:6443; check it")
+    assert public_message(own, "x") == str(own)
+    assert public_message(JobFailed("the digest differs"), "x") == "the digest differs"
+    assert public_message(LookupError("the cluster was deleted"), "x") == "the cluster was deleted"
