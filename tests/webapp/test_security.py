@@ -493,3 +493,26 @@ def test_unexpected_job_errors_are_replaced_by_slipway_text():
     assert public_message(own, "x") == str(own)
     assert public_message(JobFailed("the digest differs"), "x") == "the digest differs"
     assert public_message(LookupError("the cluster was deleted"), "x") == "the cluster was deleted"
+
+
+def test_a_chart_reference_outside_the_catalog_is_refused(app, client, auth, listener):
+    from webapp.models import Project, ProjectKind
+
+    with app.app_context():
+        project = Project(key="charts", name="Charts", kind=ProjectKind.HELM)
+        db.session.add(project)
+        db.session.commit()
+        project_id = project.id
+    auth.login("admin")
+    response = client.post(
+        f"/catalog/projects/{project_id}/services/new",
+        data={
+            "name": "api",
+            "order_group": 1,
+            "chart_reference": f"oci://{listener.address}/charts/api:1.0.0",
+        },
+    )
+    assert response.status_code == 422
+    assert "not a registry of the catalog" in text(response)
+    run_queued_jobs(app)
+    assert listener.received == []

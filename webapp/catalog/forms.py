@@ -19,6 +19,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Rege
 from jobs.helm.charts import ChartError, inspect_chart_archive
 from jobs.helm.repository import parse_chart_reference
 from jobs.helm.values import ImagePathError, parse_image_paths
+from webapp.catalog.sources import chart_source_problem
 from webapp.catalog.validation import (
     NAME_RE,
     REGISTRY_ADDRESS_RE,
@@ -157,9 +158,12 @@ class HelmServiceForm(_ServiceFields):
 
         if field.data and field.data.strip():
             try:
-                parse_chart_reference(field.data)
+                host, _, _ = parse_chart_reference(field.data)
             except ValueError as exc:
                 raise ValidationError(str(exc)) from exc
+            problem = chart_source_problem(host)
+            if problem:
+                raise ValidationError(problem)
 
     def validate_image_paths(self, field):
 

@@ -26,6 +26,16 @@ def allowed_source_hosts() -> set[str]:
     return hosts
 
 
+def chart_source_problem(host: str) -> str | None:
+    """Why a chart may not be pulled from ``host``, or None when it may."""
+    if host.lower() in allowed_source_hosts():
+        return None
+    return (
+        f"{host} is not a registry of the catalog: add it as a registry first (its "
+        "credentials are used for the pull), so Slipway only contacts registries an admin chose."
+    )
+
+
 def source_problem(source_ref: str, allowed: set[str] | None = None) -> str | None:
     """Why a source image may not be fetched, or None when it may."""
     try:
