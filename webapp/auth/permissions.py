@@ -40,6 +40,11 @@ def may_edit_recorded_state(user: User, environment: Environment) -> bool:
     return _signed_in(user) and user.is_admin
 
 
+def may_edit_versions(user: User) -> bool:
+    """Create, retry and delete versions: test engineers and admins."""
+    return _signed_in(user) and user.has_role(Role.TEST_ENGINEER)
+
+
 def may_run_workflow(user: User, workflow: Workflow) -> bool:
     """Release engineers run any workflow; test engineers only non-production ones."""
     if not _signed_in(user):
@@ -63,6 +68,7 @@ RULES: tuple[Callable[..., bool], ...] = (
     may_manage_catalog,
     may_sync_environment,
     may_edit_recorded_state,
+    may_edit_versions,
     may_run_workflow,
     may_run_workflows,
     may_operate_releases,
