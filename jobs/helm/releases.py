@@ -113,6 +113,8 @@ def _error(exc: Exception, server: str, what: str) -> ClusterError:
 
     detail = str(getattr(exc, "detail", "") or exc)
     lowered = detail.lower()
+    # People read this on pages; a server that is not Kubernetes may put a whole body here.
+    detail = detail if len(detail) <= 500 else detail[:500] + "…"
     where = f"{what} on {server}"
     if isinstance(exc, helm_python.HelmNotFoundError) or "release: not found" in lowered:
         return ClusterNotFound(f"{where}: {detail}")
