@@ -32,6 +32,8 @@ class DefaultConfig:
     WTF_CSRF_TIME_LIMIT = None
     # A session ends after this long even if the cookie is kept (Flask checks the signature's age).
     PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    # ...and after this many seconds from sign-in however busy it is.
+    SESSION_ABSOLUTE_LIFETIME = 24 * 3600
     # Sign-in throttling: failures allowed per username / per address before each
     # further attempt waits 2, 4, 8... seconds, up to SIGN_IN_MAX_LOCK_SECONDS.
     SIGN_IN_FREE_FAILURES = 5

@@ -516,3 +516,13 @@ def test_a_chart_reference_outside_the_catalog_is_refused(app, client, auth, lis
     assert "not a registry of the catalog" in text(response)
     run_queued_jobs(app)
     assert listener.received == []
+
+
+def test_a_session_ends_a_day_after_sign_in_however_busy(app, client, auth):
+    import time
+
+    auth.login("viewer")
+    assert client.get("/").status_code == 200
+    with client.session_transaction() as stored:
+        stored["signed_in_at"] = int(time.time()) - 25 * 3600
+    assert client.get("/").status_code == 302

@@ -1,5 +1,6 @@
 import functools
 import secrets
+import time
 from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, session, url_for
@@ -9,6 +10,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.audit.services import record
 from webapp.auth import bp, throttle
+from webapp.auth.access import SIGNED_IN_AT
 from webapp.auth.forms import LoginForm
 from webapp.extensions import db
 from webapp.models import User
@@ -56,6 +58,7 @@ def login():
             # A fresh session: nothing from before sign-in survives, the CSRF token included.
             session.clear()
             session.permanent = True
+            session[SIGNED_IN_AT] = int(time.time())
             login_user(user)
             record("sign_in", user, user=user)
             db.session.commit()
