@@ -9,6 +9,8 @@ from flask import Flask
 
 from webapp import config as config_module
 from webapp import headers
+from webapp.auth import permissions
+from webapp.database import protect_sqlite_files
 from webapp.extensions import csrf, db, htmx, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,9 +37,6 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(test_config)
     _refuse_insecure_secret(app)
     _warn_derived_encryption_key(app)
-
-    from webapp.database import protect_sqlite_files
-
     protect_sqlite_files()
 
     db.init_app(app)
@@ -52,7 +51,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     for module in (main, auth, catalog, jobruns, audit, versions, workflows, releases):
         app.register_blueprint(module.bp)
     main.register_error_pages(app)
-    from webapp.auth import permissions
     from webapp.auth.access import require_sign_in
 
     permissions.init_app(app)
