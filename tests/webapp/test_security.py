@@ -526,3 +526,51 @@ def test_a_session_ends_a_day_after_sign_in_however_busy(app, client, auth):
     with client.session_transaction() as stored:
         stored["signed_in_at"] = int(time.time()) - 25 * 3600
     assert client.get("/").status_code == 302
+
+
+def test_switching_a_registry_to_plain_http_drops_the_password(app, client, auth):
+    from tests.webapp.catalog_fixtures import make_catalog
+
+    ids = make_catalog(app)
+    auth.login("admin")
+    response = client.post(
+        f"/catalog/registries/{ids.registry_id}/edit",
+        data={
+            "name": "harbor",
+            "address": "registry.example.com",
+            "namespace": "shop",
+            "username": "robot",
+            "password": "",  # a browser always sends the (empty) field
+            "verify_tls": "y",
+            "plain_http": "y",
+        },
+        follow_redirects=True,
+    )
+    assert "enter the password for the new address" in text(response)
+    with app.app_context():
+        assert db.session.get(Registry, ids.registry_id).password is None
+    # Saving again with nothing changed keeps a password entered for the address.
+    client.post(
+        f"/catalog/registries/{ids.registry_id}/edit",
+        data={
+            "name": "harbor",
+            "address": "registry.example.com",
+            "namespace": "shop",
+            "username": "robot",
+            "password": "new-pw",
+            "plain_http": "y",
+        },
+    )
+    client.post(
+        f"/catalog/registries/{ids.registry_id}/edit",
+        data={
+            "name": "harbor",
+            "address": "registry.example.com",
+            "namespace": "shop",
+            "username": "robot",
+            "password": "",
+            "plain_http": "y",
+        },
+    )
+    with app.app_context():
+        assert db.session.get(Registry, ids.registry_id).password == "new-pw"

@@ -106,6 +106,12 @@ class RegistryForm(FlaskForm):
     verify_tls = BooleanField("Verify TLS certificates", default=True)
     plain_http = BooleanField("Plain HTTP (no TLS)")
 
+    def process(self, formdata=None, obj=None, data=None, extra_filters=None, **kwargs):
+        super().process(formdata, obj, data, extra_filters, **kwargs)
+        # Never the stored secret: only what was typed counts as a (new) password.
+        if not self.password.raw_data:
+            self.password.data = ""
+
 
 class ProjectForm(FlaskForm):
     key = name_field("Key")

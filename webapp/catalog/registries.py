@@ -75,7 +75,10 @@ def edit_registry(registry_id: int):
             form.name.errors.append("A registry with this name exists.")
         else:
             changed_password = bool(form.password.data)
-            moved = form.address.data.strip().lower() != item.address.strip().lower()
+            # Plain HTTP after TLS is a new address too: the password would travel in clear.
+            moved = form.address.data.strip().lower() != item.address.strip().lower() or (
+                bool(form.plain_http.data) and not item.plain_http
+            )
             # The stored password belongs to the old address: never send it to a new one.
             dropped = moved and not changed_password and item.password is not None
             if dropped:
