@@ -231,6 +231,16 @@ def test_sign_out_everywhere_from_the_command_line(app, client, auth, runner):
     assert client.get("/").status_code == 302
 
 
+def test_a_new_password_from_the_command_line_ends_sessions(app, client, auth, runner):
+    auth.login("viewer")
+    result = runner.invoke(
+        args=["users", "set-password", "viewer", "--password-stdin"], input="brand-new-pw-1\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert client.get("/").status_code == 302
+    assert auth.login("viewer", "brand-new-pw-1").status_code == 302
+
+
 def test_the_session_has_a_lifetime(app, client, auth):
     auth.login("viewer")
     cookie = client.get_cookie("session")
