@@ -99,3 +99,41 @@ def test_inline_credentials_pass():
             "    certificate-authority-data: Zm9v\n    insecure-skip-tls-verify: false",
         )
     )
+
+
+def test_helm_refuses_an_exec_kubeconfig_too(tmp_path):
+    from jobs.helm.releases import helm_status
+
+    marker = tmp_path / "exec-ran"
+    access = kube_access.ClusterAccess(kubeconfig=kubeconfig(exec_user(marker)))
+    with pytest.raises(kube_access.ClusterConfigInvalid, match="exec"):
+        helm_status(access, "default", "web")
+    assert not marker.exists()
+
+
+def test_a_server_that_is_not_kubernetes_is_named_as_such():
+    import http.server
+    import threading
+
+    class NotKubernetes(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            body = b'{"service": "internal-billing", "secret": "internal-body-text"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotKubernetes)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        text = kubeconfig("    token: t0ken", server=f"http://127.0.0.1:{server.server_port}")
+        with pytest.raises(kube_access.ClusterError, match="not answer like a") as caught:
+            cluster.server_version(kube_access.ClusterAccess(kubeconfig=text))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "internal-body-text" not in str(caught.value)
