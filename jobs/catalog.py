@@ -19,7 +19,8 @@ def test_registry_connection(job_run_id: int, registry_id: int) -> str:
         raise LookupError("the registry was deleted")
     return check_registry(
         registry.address,
-        username=registry.username or None,
+        # No stored password (dropped when the address changed): send no credentials.
+        username=(registry.username or None) if registry.password else None,
         password=registry.password or None,
         plain_http=registry.plain_http,
         verify_tls=registry.verify_tls,

@@ -27,6 +27,7 @@ from jobs.kube.cluster import (
 )
 from jobs.kube.rollouts import wait_for_rollout
 from jobs.release_pins import TagDrift, pinned_ref, pinned_values, pinned_yaml, tag_drift
+from jobs.runtime import public_message
 from webapp.catalog.state import record_deployed
 from webapp.catalog.validation import workload_containers
 from webapp.extensions import db
@@ -109,7 +110,7 @@ def _run_service(app, row_id: int, work: Callable) -> None:
             row.status, row.message = ServiceStatus.FAILED, str(exc)
         except Exception as exc:  # a thread's error must land on its row, not vanish
             app.logger.exception("deploying release service %s failed", row_id)
-            row.status, row.message = ServiceStatus.FAILED, f"Unexpected error: {exc}"
+            row.status, row.message = ServiceStatus.FAILED, public_message(exc, "Deploying")
         else:
             row.status, row.message = ServiceStatus.PASSED, message
         row.ended_at = utcnow()

@@ -8,7 +8,7 @@ Cancel is honoured between stages and between startup order groups.
 from __future__ import annotations
 
 from jobs.release_stages import run_stage
-from jobs.runtime import job_run
+from jobs.runtime import job_run, public_message
 from webapp.extensions import db
 from webapp.models import Release, ReleaseStage, ReleaseStatus, StageStatus
 from webapp.releases.services import expire_approval, finish, lock_holders, newer_executor
@@ -79,10 +79,10 @@ def _fail_unexpectedly(release_id: int, exc: Exception) -> None:
         return
     for stage in release.stages:
         if stage.status is StageStatus.RUNNING:
-            stage.end(StageStatus.FAILED, f"Unexpected error: {exc}")
+            stage.end(StageReleaseStatus.FAILED, public_message(exc, "The stage"))
     if release.status is ReleaseStatus.WAITING_APPROVAL:
         return
-    finish(release, ReleaseStatus.FAILED, f"Unexpected error in the release executor: {exc}")
+    finish(release, ReleaseStatus.FAILED, public_message(exc, "The release executor"))
 
 
 @job_run

@@ -10,6 +10,12 @@ from dataclasses import dataclass, field
 
 from flask import Flask, current_app, has_app_context
 
+from jobs.helm.charts import ChartError
+from jobs.helm.repository import ChartRepositoryError
+from jobs.helm.values import ValuesError
+from jobs.kube.access import ClusterError
+from jobs.kube.kubeconfig_policy import KubeconfigRefused
+from jobs.oci.errors import RegistryError
 from webapp import create_app
 from webapp.extensions import db
 from webapp.models import JobRun, JobStatus
@@ -24,6 +30,37 @@ class Outcome:
 
     message: str
     data: dict = field(default_factory=dict)
+
+
+class JobFailed(Exception):
+    """A job failure whose message Slipway wrote for people: what, where, what to do."""
+
+
+# Errors whose messages Slipway writes itself (they name the object and the fix and
+# never quote files or secrets). Anything else is an unexpected failure.
+_OWN_ERRORS: tuple[type[BaseException], ...] = (
+    JobFailed,
+    ClusterError,
+    RegistryError,
+    ChartError,
+    ChartRepositoryError,
+    ValuesError,
+    KubeconfigRefused,
+)
+
+
+def public_message(exc: BaseException, what: str) -> str:
+    """The text pages show for a failed job: Slipway's own message, never raw exception text."""
+    # ``raise LookupError("the cluster was deleted")`` is how jobs say a row vanished;
+    # subclasses (KeyError, IndexError) are programming errors and carry raw values.
+    if isinstance(exc, _OWN_ERRORS) or type(exc) is LookupError:
+        text = str(exc).strip()
+        if text:
+            return text[:2000]
+    return (
+        f"{what} failed unexpectedly ({exc.__class__.__name__}). "
+        "The details are in the worker log; ask an admin to look there."
+    )
 
 
 def _ensure_app_context():
@@ -73,12 +110,13 @@ def _run(func, job_run_id, *args, **kwargs):
         result = func(job_run_id, *args, **kwargs)
     except Exception as exc:
         db.session.rollback()
+        # The raw text (which may quote upstream bodies or files) goes to the log only.
+        current_app.logger.exception("job %s failed", job_run_id)
         run = db.session.get(JobRun, job_run_id)
         run.status = JobStatus.FAILED
-        run.error = str(exc) or exc.__class__.__name__
+        run.error = public_message(exc, run.title)
         run.ended_at = utcnow()
         db.session.commit()
-        current_app.logger.info("job %s failed: %s", job_run_id, run.error)
         raise
     run = db.session.get(JobRun, job_run_id)
     run.status = JobStatus.SUCCEEDED

@@ -20,7 +20,7 @@ from jobs.helm.charts import (
 )
 from jobs.helm.repository import ChartRepositoryError, chart_versions, push_chart
 from jobs.helm.values import parse_values
-from jobs.runtime import Outcome, job_run
+from jobs.runtime import Outcome, job_run, public_message
 from webapp.extensions import db
 from webapp.models import Registry, Version, VersionService
 from webapp.models.versions import ChartStatus
@@ -149,7 +149,7 @@ def _message(exc: Exception) -> str:
 
     if isinstance(exc, ChartLintError):
         return "Helm lint failed: " + "; ".join(exc.messages)
-    return str(exc) or exc.__class__.__name__
+    return public_message(exc, "Packaging the chart")
 
 
 def charts_summary(version: Version, failed: list[VersionService]) -> str:

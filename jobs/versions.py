@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from jobs.oci.registry import Credentials, ImageRef, NotFoundError, copy_image, resolve
-from jobs.runtime import job_run
+from jobs.runtime import JobFailed, job_run, public_message
 from jobs.version_charts import build_charts, charts_summary, fail_unfinished_charts
+from webapp.catalog.sources import allowed_source_hosts, source_problem
 from webapp.extensions import db
 from webapp.models import ImageStatus, Registry, Version, VersionStatus
 from webapp.models.base import utcnow
@@ -22,7 +23,7 @@ MAX_PARALLEL_IMAGES = 4
 PROGRESS_EVERY = 0.5  # seconds between progress writes (SQLite friendly)
 
 
-class VersionCopyFailed(RuntimeError):
+class VersionCopyFailed(JobFailed):
     """Some images of the version did not land; the version row says which and why."""
 
 
@@ -67,7 +68,7 @@ def create_version_images(job_run_id: int, version_id: int) -> str:
         failed = [i for i in version.images if i.push and i.status != ImageStatus.DONE]
     except Exception as exc:
         db.session.rollback()
-        _fail_unfinished(version_id, f"The copy job stopped: {exc}")
+        _fail_unfinished(version_id, "The copy job stopped: " + public_message(exc, "Copying"))
         raise
     pushed = sum(1 for i in version.images if i.push)
     if failed or failed_charts:
@@ -162,11 +163,17 @@ def _copy_all(version, images) -> None:
         raise LookupError("the target registry was deleted from the catalog")
     target = registry_endpoint(version.target_registry)
     sources = source_endpoints()
+    allowed = allowed_source_hosts()
     tasks = []
     for image in images:
         image.status = ImageStatus.QUEUED
         image.error = None
         image.bytes_copied = 0
+        # Checked at the form too; again here, so no row makes the worker fetch elsewhere.
+        refused = source_problem(image.source_ref, allowed)
+        if refused:
+            _apply(image, ("failed", image.id, refused))
+            continue
         source_host = registry_host(image.source_ref)
         tasks.append(
             CopyTask(
@@ -177,6 +184,8 @@ def _copy_all(version, images) -> None:
                 target,
             )
         )
+    if not tasks:
+        return
     rows = {image.id: image for image in images}
     events: queue.Queue = queue.Queue()
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_IMAGES, len(tasks))) as pool:
@@ -260,11 +269,11 @@ def _copy_one(task: CopyTask, events: queue.Queue) -> None:
             verify_tls=task.target.verify_tls,
         )
         if result.digest != digest or landed != digest:
-            raise RuntimeError(
+            raise JobFailed(
                 f"the target {task.target_ref} has digest {landed}, the source {digest}"
             )
     except Exception as exc:
-        events.put(("failed", task.image_id, str(exc) or exc.__class__.__name__))
+        events.put(("failed", task.image_id, public_message(exc, f"Copying {task.source_ref}")))
         return
     events.put(("done", task.image_id, result))
 
@@ -285,7 +294,9 @@ def _throttled_progress(image_id: int, events: queue.Queue):
 
 
 def registry_endpoint(registry) -> Endpoint:
-    auth = Credentials(registry.username, registry.password or "") if registry.username else None
+    # No password (e.g. dropped when the address changed): go anonymous, send nothing.
+    has_secret = registry.username and registry.password
+    auth = Credentials(registry.username, registry.password) if has_secret else None
     return Endpoint(
         auth=auth, plain_http=True if registry.plain_http else None, verify_tls=registry.verify_tls
     )

@@ -13,6 +13,7 @@ from webapp import (
     audit,
     auth,
     catalog,
+    headers,
     jobruns,
     main,
     people,
@@ -21,8 +22,10 @@ from webapp import (
     workflows,
 )
 from webapp import config as config_module
+from webapp.auth import permissions
 from webapp.auth.access import require_sign_in
 from webapp.cli import register_commands
+from webapp.database import protect_sqlite_files
 from webapp.extensions import csrf, db, htmx, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,12 +51,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     _refuse_insecure_secret(app)
+    _warn_derived_encryption_key(app)
+    protect_sqlite_files()
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "webapp" / "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)
+    headers.init_app(app)
 
     for module in (
         main,
@@ -71,6 +77,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.register_blueprint(module.bp)
     main.register_error_pages(app)
 
+    permissions.init_app(app)
+
     app.before_request(require_sign_in)
     login_manager.login_view = "auth.login"
 
@@ -86,3 +94,14 @@ def _refuse_insecure_secret(app: Flask) -> None:
             "refusing to start with the default SECRET_KEY: set SLIPWAY_SECRET_KEY "
             "to a long random string (or run with FLASK_DEBUG=1 for development)"
         )
+
+
+def _warn_derived_encryption_key(app: Flask) -> None:
+    if app.config.get("ENCRYPTION_KEY"):
+        return
+    app.logger.warning(
+        "SLIPWAY_ENCRYPTION_KEY is not set: secrets at rest (registry passwords, kubeconfigs) "
+        "are encrypted with a key derived from SLIPWAY_SECRET_KEY, so anyone who learns the "
+        "session key can read them and rotating it makes them unreadable. Set "
+        "SLIPWAY_ENCRYPTION_KEY to its own long random value (see README)."
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 DEFAULT_SECRET_KEY = "dev-only-insecure-secret-key"
 
@@ -29,12 +30,23 @@ class DefaultConfig:
     REMEMBER_COOKIE_SECURE = True
     REMEMBER_COOKIE_HTTPONLY = True
     WTF_CSRF_TIME_LIMIT = None
+    # A session ends after this long even if the cookie is kept (Flask checks the signature's age).
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    # ...and after this many seconds from sign-in however busy it is.
+    SESSION_ABSOLUTE_LIFETIME = 24 * 3600
+    # Sign-in throttling: failures allowed per username / per address before each
+    # further attempt waits 2, 4, 8... seconds, up to SIGN_IN_MAX_LOCK_SECONDS.
+    SIGN_IN_FREE_FAILURES = 5
+    SIGN_IN_ADDRESS_FREE_FAILURES = 20
+    SIGN_IN_MAX_LOCK_SECONDS = 900
     MAX_CONTENT_LENGTH = 16 * 1024 * 1024
     MAX_YAML_BYTES = 512 * 1024
     MAX_CHART_BYTES = 10 * 1024 * 1024
     PAGE_SIZE = 25
     # JSON API calls per token (or signed-in user) per minute.
     API_RATE_LIMIT = 600
+    # Hosts source images may come from besides the catalog's registries (comma-separated).
+    SOURCE_REGISTRIES = ""
 
 
 def from_environment(environ: os._Environ | dict) -> dict:

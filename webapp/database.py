@@ -1,7 +1,13 @@
-"""Schema upgrades on start."""
+"""Schema upgrades on start; SQLite files private to their owner."""
+
+import os
+import sqlite3
+import stat
 
 from flask import Flask
 from flask_migrate import upgrade
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 
 def upgrade_on_start(app: Flask) -> None:
@@ -10,3 +16,19 @@ def upgrade_on_start(app: Flask) -> None:
         return
     with app.app_context():
         upgrade()
+
+
+def _private_sqlite_file(dbapi_connection, connection_record) -> None:
+    """Make a SQLite database file readable by its owner only."""
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    for _seq, name, path in dbapi_connection.execute("PRAGMA database_list").fetchall():
+        if name == "main" and path:
+            # SQLite gives its -wal and -journal files the database file's mode.
+            os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+
+
+def protect_sqlite_files() -> None:
+    """On every new SQLite connection, keep the file at mode 0600 (it holds password hashes)."""
+    if not event.contains(Engine, "connect", _private_sqlite_file):
+        event.listen(Engine, "connect", _private_sqlite_file)

@@ -18,6 +18,7 @@ import yaml
 
 from jobs.kube.access import (
     ClusterAccess,
+    ClusterConfigInvalid,
     ClusterConflict,
     ClusterError,
     ClusterForbidden,
@@ -27,6 +28,7 @@ from jobs.kube.access import (
     RolloutTimeout,
 )
 from jobs.kube.cluster import WORKLOAD_KINDS, server_address
+from jobs.kube.kubeconfig_policy import KubeconfigRefused, check_kubeconfig
 
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
@@ -111,6 +113,8 @@ def _error(exc: Exception, server: str, what: str) -> ClusterError:
 
     detail = str(getattr(exc, "detail", "") or exc)
     lowered = detail.lower()
+    # People read this on pages; a server that is not Kubernetes may put a whole body here.
+    detail = detail if len(detail) <= 500 else detail[:500] + "…"
     where = f"{what} on {server}"
     if isinstance(exc, helm_python.HelmNotFoundError) or "release: not found" in lowered:
         return ClusterNotFound(f"{where}: {detail}")
@@ -161,6 +165,11 @@ def _helm(cluster: ClusterAccess, namespace: str, what: str) -> Iterator[Any]:
             "kube_ca_file": os.path.join(SERVICE_ACCOUNT_DIR, "ca.crt"),
         }
     else:
+        # Helm's Go client would run exec plugins and read files the kubeconfig names.
+        try:
+            check_kubeconfig(cluster.kubeconfig or "")
+        except KubeconfigRefused as exc:
+            raise ClusterConfigInvalid(f"cannot use the cluster's kubeconfig: {exc}") from exc
         # helm_python writes the content to a private temp file, removed on close.
         options = {"kubeconfig_content": cluster.kubeconfig, "kube_context": cluster.context}
     server = server_address(cluster)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -36,6 +38,9 @@ from jobs.kube.access import (
     ClusterUnauthorized,
     ClusterUnreachable,
 )
+from jobs.kube.kubeconfig_policy import KubeconfigRefused, check_kubeconfig_data
+
+_log = logging.getLogger(__name__)
 
 #: Seconds for connecting to and reading from the API server on each request.
 REQUEST_TIMEOUT = (5, 30)
@@ -52,6 +57,8 @@ class ClusterConnection:
                 k8s_config.load_incluster_config(client_configuration=configuration)
             else:
                 parsed = _parse_kubeconfig(access.kubeconfig or "")
+                # Again here, not only at save: a row may predate the rule.
+                check_kubeconfig_data(parsed)
                 # Certificates from the kubeconfig go to 0600 files in a 0700
                 # directory of our own, removed again by close().
                 self._private_dir = tempfile.mkdtemp(prefix="slipway-kube-")
@@ -62,9 +69,22 @@ class ClusterConnection:
                     client_configuration=configuration,
                     persist_config=False,
                 )
-        except (ConfigException, ValueError, KeyError, TypeError, OSError) as exc:
+        except KubeconfigRefused as exc:
             self.close()
             raise ClusterConfigInvalid(f"cannot use the cluster's kubeconfig: {exc}") from exc
+        except ConfigException as exc:
+            # Structural complaints (a missing context); with inline credentials only,
+            # the client has read no file that could be quoted.
+            self.close()
+            raise ClusterConfigInvalid(f"cannot use the cluster's kubeconfig: {exc}") from exc
+        except (ValueError, KeyError, TypeError, OSError) as exc:
+            self.close()
+            # The text may quote credentials: log it only.
+            _log.warning("kubeconfig rejected by the Kubernetes client: %s", exc)
+            raise ClusterConfigInvalid(
+                "cannot use the cluster's kubeconfig: the Kubernetes client refused it "
+                f"({exc.__class__.__name__}). Check its contexts, server and credentials."
+            ) from exc
         self.server: str = configuration.host
         self.api = k8s.ApiClient(configuration)
         #: API resource lists by base path (``/apis/apps/v1``), filled on demand.
@@ -185,9 +205,11 @@ def _status_message(exc: ApiException) -> str:
         body = json.loads(exc.body or "")
     except (TypeError, ValueError):
         body = None
-    if isinstance(body, dict) and body.get("message"):
-        return str(body["message"])
-    return str(exc.reason or f"HTTP {exc.status}")
+    # Only a Kubernetes Status explains itself; any other body (a service that is
+    # not an API server) stays out of messages, which people read on pages.
+    if isinstance(body, dict) and body.get("kind") == "Status" and body.get("message"):
+        return str(body["message"])[:300]
+    return f"HTTP {exc.status}"
 
 
 def api_error(exc: ApiException, server: str, what: str) -> ClusterError:
@@ -232,7 +254,13 @@ def server_version(cluster: ClusterAccess) -> str:
     with connect(cluster) as conn:
         info = conn.request("GET", "/version", what="reading the server version")
         conn.request("GET", "/api", what="checking the credentials")
-    version = str(info.get("gitVersion") or "unknown")
+    git_version = info.get("gitVersion") if isinstance(info, dict) else None
+    if not isinstance(git_version, str) or not re.match(r"^v?\d+\.\d+", git_version):
+        raise ClusterError(
+            f"{conn.server} does not answer like a Kubernetes API server (no version at "
+            "/version). Check the server address in the cluster's kubeconfig."
+        )
+    version = git_version[:64]
     if info.get("gitCommit") == "sandbox" and "sandbox" not in version:
         # The emulator marks itself in gitCommit; the web app shows it as a sandbox.
         version += " (sandbox)"

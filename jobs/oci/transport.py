@@ -342,7 +342,8 @@ def _retry_after(resp: requests.Response) -> float | None:
 def _registry_error_text(resp: requests.Response) -> str:
     try:
         errors = resp.json().get("errors") or []
-        return "; ".join(f"{e.get('code', '')} {e.get('message', '')}".strip() for e in errors)
+        text = "; ".join(f"{e.get('code', '')} {e.get('message', '')}".strip() for e in errors)
+        return text[:300]  # people read it on pages: the gist, not a whole body
     except Exception:  # noqa: BLE001 - not JSON: no detail to add
         return ""
 

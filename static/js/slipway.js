@@ -13,3 +13,16 @@ document.addEventListener("click", (event) => {
     button.textContent = "Copied";
   });
 });
+// Forms with data-confirm ask first (no inline handlers: the CSP forbids them).
+// Capture phase, so a refusal stops htmx's own submit listener on the form too.
+document.addEventListener(
+  "submit",
+  (event) => {
+    const form = event.target.closest("form[data-confirm]");
+    if (form && !window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+      event.stopPropagation();
+    }
+  },
+  true,
+);

@@ -90,7 +90,9 @@ def make_helm_catalog(
         registry = Registry(
             name="prod-registry", address=target_address, namespace=namespace, plain_http=True
         )
-        db.session.add_all([project, env, registry])
+        # Sources must be on catalog registries (issue #12).
+        source = Registry(name="dev-registry", address=source_address, plain_http=True)
+        db.session.add_all([project, env, registry, source])
         sources, rows = {}, {}
         for name, spec in services.items():
             repository = f"{source_address}/analytics/{name}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from jobs.oci.ref import ImageRef
 from webapp.extensions import db
 from webapp.models import (
     DeployedImage,
@@ -67,6 +68,10 @@ def make_version_catalog(
             password=registry_auth[1] if registry_auth else None,
         )
         db.session.add_all([project, env, registry])
+        # Sources must be on catalog registries (issue #12): one row per source host.
+        hosts = {ImageRef.parse(i).registry for c in services.values() for i in c.values()}
+        for number, host in enumerate(sorted(hosts - {target_address}), start=1):
+            db.session.add(Registry(name=f"source-{number}", address=host))
         rows = {}
         for name, containers in services.items():
             # The template still names old images; the recorded deployed images win.

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 
-from flask import abort, redirect, request, url_for
+from flask import abort, current_app, redirect, request, session, url_for
 from flask_login import current_user
 
 from webapp.extensions import db, login_manager
 from webapp.models import Role, User
+
+# The session key holding when the user signed in (seconds since the epoch).
+SIGNED_IN_AT = "signed_in_at"
 
 # Endpoints anyone may reach without signing in.
 PUBLIC_ENDPOINTS = {"auth.login", "static", "main.healthz"}
@@ -17,12 +21,17 @@ PUBLIC_ENDPOINTS = {"auth.login", "static", "main.healthz"}
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    """The session's user unless deactivated or signed out everywhere since (``id.epoch``)."""
-    ident, _, epoch = user_id.partition(".")
-    if not ident.isdigit():
+    """The user of a session, if the session is still current (see User.end_sessions)."""
+    number, sep, version = user_id.partition(":")
+    if not sep or not number.isdigit() or not version.isdigit():
+        return None  # a cookie from before session counters: sign in again
+    signed_in_at = session.get(SIGNED_IN_AT)
+    if not isinstance(signed_in_at, int | float):
         return None
-    user = db.session.get(User, int(ident))
-    if user is None or not user.is_active or str(user.session_epoch or 0) != (epoch or "0"):
+    if time.time() - signed_in_at > current_app.config["SESSION_ABSOLUTE_LIFETIME"]:
+        return None  # kept alive by use, but too old: sign in again
+    user = db.session.get(User, int(number))
+    if user is None or not user.is_active or (user.session_version or 0) != int(version):
         return None
     return user
 

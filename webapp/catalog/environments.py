@@ -8,6 +8,7 @@ from wtforms.fields.choices import SelectChoice
 
 from webapp.audit.services import record
 from webapp.auth.access import admin_required, roles_required
+from webapp.auth.permissions import may_sync_environment
 from webapp.catalog import bp
 from webapp.catalog.forms import DeployedStateForm, EnvironmentForm
 from webapp.catalog.state import set_deployed_images
@@ -30,6 +31,38 @@ from webapp.pages import get_or_404, name_taken, render_form, users_message
 def _cluster_choices() -> list[SelectChoice]:
     clusters = db.session.scalars(select(Cluster).order_by(Cluster.name)).all()
     return [SelectChoice(0, "— no cluster —")] + [SelectChoice(c.id, c.name) for c in clusters]
+
+
+def _namespace_conflict(form: EnvironmentForm, exclude_id: int | None = None) -> str | None:
+    """Why the form's cluster + namespace may not be used, or None.
+
+    A production namespace belongs to production: no non-production environment
+    (of any project) may deploy into it on the same cluster, and a namespace that
+    non-production environments use cannot become a production one.
+    """
+    cluster_id = form.cluster_id.data or None
+    if cluster_id is None:
+        return None
+    query = select(Environment).where(
+        Environment.cluster_id == cluster_id,
+        Environment.namespace == form.namespace.data,
+        Environment.production.is_(not form.production.data),
+    )
+    if exclude_id is not None:
+        query = query.where(Environment.id != exclude_id)
+    other = db.session.scalars(query.limit(1)).first()
+    if other is None:
+        return None
+    where = f"{other.project.key}/{other.name}"
+    if form.production.data:
+        return (
+            f"Namespace {form.namespace.data} on this cluster is used by the non-production "
+            f"environment {where}: a production environment needs a namespace of its own."
+        )
+    return (
+        f"Namespace {form.namespace.data} on this cluster belongs to the production "
+        f"environment {where}: choose another namespace."
+    )
 
 
 def _apply(form: EnvironmentForm, item: Environment) -> None:
@@ -69,6 +102,12 @@ def environment(environment_id: int):
 def sync_environment_from_cluster(environment_id: int):
     """Enqueue a read of the namespace's workloads into the recorded state."""
     item = get_or_404(Environment, environment_id, "environment")
+    if not may_sync_environment(current_user, item):
+        abort(
+            403,
+            f"{item.name} is a production environment: only release engineers and admins "
+            "may overwrite its recorded state.",
+        )
     if item.cluster is None:
         flash(f"Environment {item.name} has no cluster to sync from: attach one first.", "error")
         return redirect(url_for(".environment", environment_id=item.id))
@@ -92,8 +131,11 @@ def new_environment(project_id: int):
     form = EnvironmentForm()
     form.cluster_id.choices = _cluster_choices()
     if form.validate_on_submit():
+        conflict = _namespace_conflict(form)
         if name_taken(Environment, Environment.name, form.name.data, project_id=project.id):
             form.name.errors.append("An environment with this name exists in the project.")
+        elif conflict:
+            form.namespace.errors.append(conflict)
         else:
             item = Environment(project=project)
             _apply(form, item)
@@ -121,6 +163,8 @@ def edit_environment(environment_id: int):
             project_id=item.project_id,
         ):
             form.name.errors.append("An environment with this name exists in the project.")
+        elif conflict := _namespace_conflict(form, exclude_id=item.id):
+            form.namespace.errors.append(conflict)
         else:
             _apply(form, item)
             record("update", item, detail=f"project {item.project.key}")

@@ -19,6 +19,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Rege
 from jobs.helm.charts import ChartError, inspect_chart_archive
 from jobs.helm.repository import parse_chart_reference
 from jobs.helm.values import ImagePathError, parse_image_paths
+from webapp.catalog.sources import chart_source_problem
 from webapp.catalog.validation import (
     NAME_RE,
     REGISTRY_ADDRESS_RE,
@@ -96,9 +97,20 @@ class RegistryForm(FlaskForm):
         ],
     )
     username = StringField("Username", validators=[Optional(), Length(max=255)])
-    password = PasswordField("Password or token", validators=[Optional(), Length(max=4096)])
+    password = PasswordField(
+        "Password or token",
+        description="Empty keeps the stored one, unless the address changes: a password is "
+        "only ever sent to the address it was entered for.",
+        validators=[Optional(), Length(max=4096)],
+    )
     verify_tls = BooleanField("Verify TLS certificates", default=True)
     plain_http = BooleanField("Plain HTTP (no TLS)")
+
+    def process(self, formdata=None, obj=None, data=None, extra_filters=None, **kwargs):
+        super().process(formdata, obj, data, extra_filters, **kwargs)
+        # Never the stored secret: only what was typed counts as a (new) password.
+        if not self.password.raw_data:
+            self.password.data = ""
 
 
 class ProjectForm(FlaskForm):
@@ -152,9 +164,12 @@ class HelmServiceForm(_ServiceFields):
 
         if field.data and field.data.strip():
             try:
-                parse_chart_reference(field.data)
+                host, _, _ = parse_chart_reference(field.data)
             except ValueError as exc:
                 raise ValidationError(str(exc)) from exc
+            problem = chart_source_problem(host)
+            if problem:
+                raise ValidationError(problem)
 
     def validate_image_paths(self, field):
 

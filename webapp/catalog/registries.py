@@ -75,10 +75,28 @@ def edit_registry(registry_id: int):
             form.name.errors.append("A registry with this name exists.")
         else:
             changed_password = bool(form.password.data)
+            # Plain HTTP after TLS is a new address too: the password would travel in clear.
+            moved = form.address.data.strip().lower() != item.address.strip().lower() or (
+                bool(form.plain_http.data) and not item.plain_http
+            )
+            # The stored password belongs to the old address: never send it to a new one.
+            dropped = moved and not changed_password and item.password is not None
+            if dropped:
+                item.password = None
             _save(form, item)
-            record("update", item, detail="password replaced" if changed_password else None)
+            detail = "password replaced" if changed_password else None
+            if dropped:
+                detail = "address changed, stored password dropped"
+            record("update", item, detail=detail)
             db.session.commit()
-            flash(f"Registry {item.name} saved.", "success")
+            if dropped:
+                flash(
+                    f"Registry {item.name} saved without its password: the address changed, so "
+                    "enter the password for the new address.",
+                    "warning",
+                )
+            else:
+                flash(f"Registry {item.name} saved.", "success")
             return redirect(url_for(".registry", registry_id=item.id))
     form.password.data = ""
     return render_form("catalog/registry_form.html", form, registry=item)

@@ -6,6 +6,8 @@ import re
 
 import yaml
 
+from jobs.kube.kubeconfig_policy import KubeconfigRefused, check_kubeconfig_data
+
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 REGISTRY_ADDRESS_RE = re.compile(
     r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
@@ -103,6 +105,10 @@ def check_kubeconfig(text: str, max_bytes: int = 256 * 1024) -> dict:
     config = documents[0]
     if config.get("kind", "Config") != "Config":
         raise InvalidInput("This is not a kubeconfig (kind is not Config).")
+    try:
+        check_kubeconfig_data(config)
+    except KubeconfigRefused as exc:
+        raise InvalidInput(str(exc)) from exc
     clusters = {c.get("name"): c.get("cluster") or {} for c in config.get("clusters") or []}
     users = {u.get("name") for u in config.get("users") or []}
     contexts = {c.get("name"): c.get("context") or {} for c in config.get("contexts") or []}

@@ -34,18 +34,21 @@ class User(UserMixin, db.Model):
     role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=32))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # Part of the session's user id: raising it ends every session of the user.
-    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
-
-    def get_id(self) -> str:
-        return f"{self.id}.{self.session_epoch or 0}"
-
-    def end_sessions(self) -> None:
-        """Sign the user out everywhere: sessions that carry the old epoch no longer load."""
-        self.session_epoch = (self.session_epoch or 0) + 1
+    # Part of every session's user id: bumping it ends all the user's sessions.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     def set_password(self, password: str) -> None:
+        """Store a new password hash; every session signed in with the old one ends."""
         self.password_hash = generate_password_hash(password)
+        self.end_sessions()
+
+    def end_sessions(self) -> None:
+        """Sign the user out everywhere: cookies issued so far stop working."""
+        self.session_version = (self.session_version or 0) + 1
+
+    def get_id(self) -> str:
+        """What the session cookie holds: ``<id>:<session_version>`` (see load_user)."""
+        return f"{self.id}:{self.session_version or 0}"
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)

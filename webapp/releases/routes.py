@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from wtforms.fields.choices import SelectChoice
 
+from webapp.auth import permissions
 from webapp.auth.access import roles_required
 from webapp.extensions import db
 from webapp.htmx_responses import fragment, unchanged
@@ -83,7 +84,7 @@ def _timeline_context(release: Release) -> dict:
         "behind": behind,
         "usernames": usernames,
         "stamp": queries.stamp_of(release, holder),
-        "can_act": current_user.has_role(Role.RELEASE_ENGINEER),
+        "can_act": permissions.may_operate_releases(current_user),
         "can_retry": release.can_become(ReleaseStatus.QUEUED),
         "rollback_target": services.rollback_target(release) if release.status.finished else None,
         "now_running": queries.now_running(release.environment_id),

@@ -20,6 +20,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
 from jobs.oci.ref import ImageRef
+from webapp.catalog.sources import allowed_source_hosts, source_problem
 
 VERSION_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
@@ -101,6 +102,8 @@ class ImagesForm(_Step):
     def __init__(self, *args, registry_address: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.registry_address = registry_address
+        # {image key: source ref}: set by the wizard so sources are checked too.
+        self.sources: dict[str, str] = {}
 
     def validate_registry_id(self, field):
         if not field.data:
@@ -112,8 +115,14 @@ class ImagesForm(_Step):
 
     def validate_images(self, field):
         bad = False
+        allowed = allowed_source_hosts() if self.sources else set()
         for row in field.entries:
             if row.form.push.data and not check_target(row.form, self.registry_address):
+                bad = True
+            source = self.sources.get(row.form.key.data)
+            problem = source_problem(source, allowed) if source else None
+            if problem:
+                row.form.repository.errors = [*row.form.repository.errors, problem]
                 bad = True
         if bad:
             raise ValidationError("Correct the images marked below.")

@@ -24,6 +24,7 @@ from jobs.helm.values import (
     rewrite_images,
     values_diff,
 )
+from webapp.catalog.sources import allowed_source_hosts, source_problem
 from webapp.models import EnvironmentService, Registry, Service
 from webapp.models.versions import ChartStatus
 from webapp.versions.planned import PlannedService
@@ -144,6 +145,12 @@ def chart_sources(chart: PlannedChart) -> dict[str, str]:
             chart.problem = (
                 f"The values leave the tag of {path.label} empty: write the image's tag there."
             )
+            return {}
+    allowed = allowed_source_hosts()
+    for label, image in images.items():
+        problem = source_problem(image, allowed)
+        if problem:
+            chart.problem = f"{label}: {problem}"
             return {}
     return images
 

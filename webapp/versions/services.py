@@ -9,6 +9,7 @@ from sqlalchemy import func, or_, select, update
 
 # Imported here, not in the job's call, so a worker's forked work-horse finds it loaded.
 from webapp.audit.services import record
+from webapp.auth import permissions
 from webapp.extensions import db
 from webapp.jobruns.queue import enqueue
 from webapp.jobruns.reaper import register_recovery
@@ -60,7 +61,7 @@ def users_of(version: Version) -> list[str]:
 
 def may_edit(user: User) -> bool:
     """Create, retry and delete versions: test engineers and admins."""
-    return user.is_authenticated and user.has_role(*EDITOR_ROLES)
+    return permissions.may_edit_versions(user)
 
 
 def may_retry(user: User, version: Version) -> bool:

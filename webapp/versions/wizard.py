@@ -382,16 +382,16 @@ def _registry_choices(form: ImagesForm) -> None:
 
 
 def _images_form(data: dict, project: Project) -> ImagesForm:
+    images = [i for service in plan(data, project.id) for i in service.images]
     rows = [
-        {"key": i.key, "repository": i.repository, "tag": i.tag, "push": i.push}
-        for service in plan(data, project.id)
-        for i in service.images
+        {"key": i.key, "repository": i.repository, "tag": i.tag, "push": i.push} for i in images
     ]
     form = ImagesForm(
         formdata=None,
         data={"registry_id": data.get("registry_id") or 0, "images": rows},
         meta={"csrf": False},
     )
+    form.sources = {i.key: i.source_ref for i in images}
     _registry_choices(form)
     return form
 

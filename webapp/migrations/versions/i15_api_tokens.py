@@ -1,7 +1,7 @@
 """api tokens, idempotent answers, users' session epoch
 
 Revision ID: i15a
-Revises: c1a0d4e5f6a7
+Revises: i12a
 Create Date: 2026-12-02 14:40:00
 
 """
@@ -10,16 +10,12 @@ import sqlalchemy as sa
 
 
 revision = 'i15a'
-down_revision = 'c1a0d4e5f6a7'
+down_revision = 'i12a'
 branch_labels = None
 depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column('session_epoch', sa.Integer(), nullable=False, server_default='0')
-        )
     op.create_table(
         'api_tokens',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -59,5 +55,3 @@ def downgrade():
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_api_tokens_user_id'))
     op.drop_table('api_tokens')
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_column('session_epoch')
