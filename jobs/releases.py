@@ -79,7 +79,7 @@ def _fail_unexpectedly(release_id: int, exc: Exception) -> None:
         return
     for stage in release.stages:
         if stage.status is StageStatus.RUNNING:
-            stage.end(StageReleaseStatus.FAILED, public_message(exc, "The stage"))
+            stage.end(StageStatus.FAILED, public_message(exc, "The stage"))
     if release.status is ReleaseStatus.WAITING_APPROVAL:
         return
     finish(release, ReleaseStatus.FAILED, public_message(exc, "The release executor"))
