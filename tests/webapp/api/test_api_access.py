@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from tests.helpers import csrf_token_from
 from tests.webapp.api.conftest import bearer, issue_token
 from webapp import create_app
 from webapp.extensions import db
@@ -123,7 +124,10 @@ def test_bearer_requests_need_no_csrf_but_cookie_requests_do(app, strict_csrf):
     assert client.get("/api/v1/projects").status_code == 200
     refused = client.post(url)
     assert refused.status_code == 400 and "CSRF" in refused.json["error"]
-    assert client.post(url, headers={"X-CSRFToken": token}).status_code == 404
+    # Sign-in rotates the CSRF secret: the login page's token is dead, a page's new one works.
+    assert client.post(url, headers={"X-CSRFToken": token}).status_code == 400
+    fresh = csrf_token_from(client.get("/").get_data(as_text=True))
+    assert client.post(url, headers={"X-CSRFToken": fresh}).status_code == 404
 
 
 def test_rate_limit_answers_429_with_retry_after(app, client):
