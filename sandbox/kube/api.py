@@ -7,7 +7,6 @@ import copy
 import random
 import re
 import uuid
-from datetime import UTC, datetime
 
 from sandbox.kube import errors
 from sandbox.kube.apply import apply as server_side_apply
@@ -27,11 +26,6 @@ PATCH_TYPES = {
     "application/apply-patch+yaml": "apply",
     "application/apply-patch+json": "apply",
 }
-
-
-def now() -> str:
-    """The current time the way the API writes timestamps."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def random_suffix(length: int = 5) -> str:
@@ -59,6 +53,11 @@ class Api:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.clock = store.clock
+
+    def now(self) -> str:
+        """The current (sandbox clock) time the way the API writes timestamps."""
+        return self.clock.stamp()
 
     # --- reads -----------------------------------------------------------------
 
@@ -152,7 +151,7 @@ class Api:
             for key in ("resourceVersion", "deletionTimestamp"):
                 meta.pop(key, None)
             meta["uid"] = str(uuid.uuid4())
-            meta["creationTimestamp"] = now()
+            meta["creationTimestamp"] = self.now()
             if res.has_status:
                 meta["generation"] = 1
                 status = initial_status(body)
@@ -274,10 +273,10 @@ class Api:
         if applied["metadata"].get("name", name) != name:
             raise errors.bad_request("the name of the object does not match the name on the URL")
         if current is None:
-            obj = server_side_apply(None, applied, field_manager, force)
+            obj = server_side_apply(None, applied, field_manager, force, self.now())
             obj["metadata"]["name"] = name
             return self.create(res, namespace, obj, dry_run=dry_run)
-        result = server_side_apply(current, applied, field_manager, force)
+        result = server_side_apply(current, applied, field_manager, force, self.now())
         return self._store_update(res, current, result, "", dry_run)
 
     def delete(

@@ -132,7 +132,9 @@ def _describe(path: Path) -> str:
     return "".join("." + p[2:] if p.startswith("f:") else f"[{p[2:]}]" for p in path if p != ".")
 
 
-def apply(current: dict | None, applied: dict, manager: str, force: bool) -> dict:
+def apply(
+    current: dict | None, applied: dict, manager: str, force: bool, stamp: str | None = None
+) -> dict:
     """The object after ``manager`` applies ``applied`` to ``current`` (None: create)."""
     current = current or {}
     new_paths = field_paths(applied)
@@ -180,7 +182,7 @@ def apply(current: dict | None, applied: dict, manager: str, force: bool) -> dic
         "manager": manager,
         "operation": "Apply",
         "apiVersion": applied.get("apiVersion", ""),
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": stamp or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "fieldsType": "FieldsV1",
         "fieldsV1": to_fields_v1(new_paths),
     }

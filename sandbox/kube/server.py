@@ -16,6 +16,7 @@ import yaml
 
 from sandbox.kube import errors, resources, state
 from sandbox.kube.api import PATCH_TYPES, Api
+from sandbox.kube.clock import Clock
 from sandbox.kube.config import SandboxConfig
 from sandbox.kube.controller import Controller
 from sandbox.kube.kubeconfig import kubeconfig_text, write_kubeconfig
@@ -388,6 +389,11 @@ class RunningSandbox:
     @property
     def port(self) -> int:
         return self.server.server_port
+
+    @property
+    def clock(self) -> Clock:
+        """The sandbox's clock; ``clock.advance(seconds)`` simulates idle time."""
+        return self.store.clock
 
     @property
     def url(self) -> str:
