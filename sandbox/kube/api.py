@@ -12,12 +12,30 @@ from sandbox.kube import errors
 from sandbox.kube.apply import apply as server_side_apply
 from sandbox.kube.defaults import apply_defaults, initial_status
 from sandbox.kube.patches import json_patch, merge_patch, strategic_merge
-from sandbox.kube.resources import RESOURCES, Resource, by_plural
+from sandbox.kube.resources import (
+    Resource,
+    by_kind,
+    by_plural,
+    custom_resources,
+    lookup,
+    storage_resources,
+)
 from sandbox.kube.selectors import parse_field_selector, parse_label_selector
 from sandbox.kube.store import Store
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 NAMESPACES = by_plural("", "namespaces")
+CRDS = by_plural("apiextensions.k8s.io", "customresourcedefinitions")
+# Kinds whose DELETE answers the object (graceful deletion, finalizers, or
+# ReturnDeletedObject in the API server's registry), not a Status.
+_RETURNS_DELETED = {
+    "Pod",
+    "Namespace",
+    "Service",
+    "PersistentVolumeClaim",
+    "PersistentVolume",
+    "CustomResourceDefinition",
+}
 
 PATCH_TYPES = {
     "application/merge-patch+json": "merge",
@@ -54,6 +72,28 @@ class Api:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.clock = store.clock
+
+    # --- what is served -----------------------------------------------------------
+
+    def custom_resources(self) -> list[Resource]:
+        """The resources the stored CustomResourceDefinitions serve."""
+        served: list[Resource] = []
+        for crd in self.store.list(CRDS)[0]:
+            served += custom_resources(crd)
+        return served
+
+    def lookup(self, group: str, version: str, plural: str) -> Resource | None:
+        """The built-in or custom resource at ``<group>/<version>/<plural>``."""
+        found = lookup(group, version, plural)
+        return found or lookup(group, version, plural, self.custom_resources())
+
+    def by_kind(self, api_version: str, kind: str) -> Resource | None:
+        found = by_kind(api_version, kind)
+        return found or by_kind(api_version, kind, self.custom_resources())
+
+    def storage_resources(self) -> list[Resource]:
+        """Every stored resource once (built-in and custom), for cascades."""
+        return storage_resources(self.custom_resources())
 
     def now(self) -> str:
         """The current (sandbox clock) time the way the API writes timestamps."""
@@ -152,12 +192,12 @@ class Api:
                 meta.pop(key, None)
             meta["uid"] = str(uuid.uuid4())
             meta["creationTimestamp"] = self.now()
+            apply_defaults(body)
             if res.has_status:
                 meta["generation"] = 1
                 status = initial_status(body)
                 if status is not None:
                     body["status"] = status
-            apply_defaults(body)
             return self._save(res, body, dry_run)
 
     def update(
@@ -287,8 +327,16 @@ class Api:
         propagation: str = "",
         *,
         dry_run: bool = False,
+        grace_period: int | None = None,
     ) -> dict:
-        """DELETE: remove at once; dependents too unless ``propagationPolicy=Orphan``."""
+        """DELETE: remove at once; dependents go too (``Background``/``Foreground``) or lose
+        their ownerReference (``Orphan``).
+
+        The answer is what the API server answers: the object itself for kinds whose
+        deletion is graceful or finalized there (pods, namespaces, services, PVCs, CRDs)
+        and for ``Foreground`` deletion, marked with ``deletionTimestamp``; a ``Status``
+        with the name and uid for everything else.
+        """
         if res.kind == "Namespace" and name in ("default", "kube-system", "kube-public"):
             raise errors.ApiError(
                 403,
@@ -297,29 +345,49 @@ class Api:
                 {"name": name, "kind": "namespaces"},
             )
         with self.store.lock:
-            if dry_run:
-                gone = self.store.get(res, namespace, name)
-            else:
-                gone = self.store.remove(res, namespace, name)
-            if gone is None:
+            current = self.store.get(res, namespace, name)
+            if current is None:
                 raise errors.not_found(res.group, res.plural, name)
+            answer = self._deletion_answer(res, current, propagation, grace_period)
             if dry_run:
-                pass
-            elif res.kind == "Namespace":
+                return answer
+            gone = self.store.remove(res, namespace, name)
+            uid = gone["metadata"].get("uid", "")
+            if res.kind == "Namespace":
                 self._delete_namespace_contents(name)
-            elif propagation != "Orphan":
-                self._delete_dependents(gone["metadata"].get("uid", ""))
-        return errors.status_body(
-            200,
-            "",
-            "",
-            {
-                "name": name,
-                "group": res.group,
-                "kind": res.plural,
-                "uid": gone["metadata"].get("uid", ""),
-            },
-        )
+            elif res.kind == "CustomResourceDefinition":
+                self._delete_custom_objects(gone)
+            elif propagation == "Orphan":
+                self._orphan_dependents(uid)
+            else:
+                self._delete_dependents(uid)
+        return answer
+
+    def _deletion_answer(
+        self, res: Resource, obj: dict, propagation: str, grace_period: int | None
+    ) -> dict:
+        meta = obj["metadata"]
+        if res.kind not in _RETURNS_DELETED and propagation != "Foreground":
+            details = {"name": meta["name"], "kind": res.plural, "uid": meta.get("uid", "")}
+            if res.group:
+                details["group"] = res.group
+            return errors.status_body(200, "", "", details)
+        answer = self._typed(res, copy.deepcopy(obj))
+        answer["metadata"]["deletionTimestamp"] = self.now()
+        if res.kind == "Pod":
+            grace = grace_period
+            if grace is None:
+                grace = int(obj.get("spec", {}).get("terminationGracePeriodSeconds", 30))
+            answer["metadata"]["deletionGracePeriodSeconds"] = grace
+        else:
+            answer["metadata"]["deletionGracePeriodSeconds"] = 0
+        if propagation == "Foreground":
+            finalizers = answer["metadata"].setdefault("finalizers", [])
+            if "foregroundDeletion" not in finalizers:
+                finalizers.append("foregroundDeletion")
+        if res.kind == "Namespace":
+            answer.setdefault("status", {})["phase"] = "Terminating"
+        return answer
 
     def delete_collection(
         self,
@@ -327,19 +395,48 @@ class Api:
         namespace: str | None,
         label_selector: str | None,
         field_selector: str | None,
+        *,
+        dry_run: bool = False,
+        propagation: str = "",
     ) -> dict:
-        """DELETE on a collection: every object the selectors pick."""
+        """DELETE on a collection: every object the selectors pick (a list of them)."""
         doc = self.list(res, namespace, label_selector, field_selector)
         for item in doc["items"]:
             meta = item["metadata"]
             try:
-                self.delete(res, meta.get("namespace", ""), meta["name"])
+                self.delete(
+                    res, meta.get("namespace", ""), meta["name"], propagation, dry_run=dry_run
+                )
             except errors.ApiError:
                 pass
         return doc
 
+    def _delete_custom_objects(self, crd: dict) -> None:
+        """Deleting a CustomResourceDefinition deletes every object of its kind."""
+        for served in custom_resources(crd)[:1]:
+            for _, ns, name in self.store.keys(served):
+                gone = self.store.remove(served, ns, name)
+                if gone:
+                    self._delete_dependents(gone["metadata"].get("uid", ""))
+
+    def _orphan_dependents(self, owner_uid: str) -> None:
+        """What the garbage collector does for ``Orphan``: drop the ownerReference."""
+        if not owner_uid:
+            return
+        for res in self.storage_resources():
+            for _, ns, name in self.store.keys(res):
+                obj = self.store.get(res, ns, name)
+                owners = (obj or {}).get("metadata", {}).get("ownerReferences") or []
+                kept = [o for o in owners if o.get("uid") != owner_uid]
+                if len(kept) != len(owners):
+                    if kept:
+                        obj["metadata"]["ownerReferences"] = kept
+                    else:
+                        obj["metadata"].pop("ownerReferences")
+                    self.store.put(res, obj)
+
     def _delete_namespace_contents(self, namespace: str) -> None:
-        for res in RESOURCES:
+        for res in self.storage_resources():
             if res.namespaced:
                 for _, ns, name in self.store.keys(res):
                     if ns == namespace:
@@ -348,7 +445,7 @@ class Api:
     def _delete_dependents(self, owner_uid: str) -> None:
         if not owner_uid:
             return
-        for res in RESOURCES:
+        for res in self.storage_resources():
             for _, ns, name in self.store.keys(res):
                 obj = self.store.get(res, ns, name)
                 owners = (obj or {}).get("metadata", {}).get("ownerReferences") or []
@@ -380,9 +477,17 @@ class Api:
         }
 
     def update_scale(
-        self, res: Resource, namespace: str, name: str, patch_type: str | None, body: object
+        self,
+        res: Resource,
+        namespace: str,
+        name: str,
+        patch_type: str | None,
+        body: object,
+        *,
+        dry_run: bool = False,
     ) -> dict:
-        """PUT or PATCH ``.../scale``: set ``spec.replicas`` of the workload."""
+        """PUT or PATCH ``.../scale``: set ``spec.replicas`` of the workload
+        (with ``dry_run``, answer the Scale it would be and change nothing)."""
         with self.store.lock:
             scale = self.get_scale(res, namespace, name)
             if patch_type == "merge" or patch_type == "strategic":
@@ -394,7 +499,19 @@ class Api:
                 if sent_rv and sent_rv != scale["metadata"]["resourceVersion"]:
                     raise errors.conflict(res.group, res.plural, name)
                 scale = body
-            replicas = int((scale.get("spec") or {}).get("replicas", 0))
+            replicas = (scale.get("spec") or {}).get("replicas", 0)
+            if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+                raise errors.invalid(
+                    "autoscaling",
+                    "scales",
+                    "Scale",
+                    name,
+                    f"spec.replicas: Invalid value: {replicas!r}: must be a non-negative integer",
+                )
+            if dry_run:
+                answer = self.get_scale(res, namespace, name)
+                answer["spec"]["replicas"] = replicas
+                return answer
             current = self.store.get(res, namespace, name)
             new = copy.deepcopy(current)
             new.setdefault("spec", {})["replicas"] = replicas

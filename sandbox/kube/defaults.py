@@ -115,7 +115,46 @@ def _pod(obj: dict) -> None:
     obj["spec"].setdefault("nodeName", "sandbox-node")
 
 
+def _crd(obj: dict) -> None:
+    spec = obj.setdefault("spec", {})
+    names = spec.setdefault("names", {})
+    if names.get("kind"):
+        names.setdefault("singular", names["kind"].lower())
+        names.setdefault("listKind", f"{names['kind']}List")
+    spec.setdefault("conversion", {"strategy": "None"})
+    for version in spec.get("versions") or []:
+        version.setdefault("served", True)
+        version.setdefault("storage", False)
+
+
+def _crd_status(obj: dict) -> dict:
+    """A CRD is accepted and established at once (Helm waits for Established)."""
+    spec = obj.get("spec") or {}
+    stamp = obj["metadata"].get("creationTimestamp")
+    return {
+        "conditions": [
+            {
+                "type": "NamesAccepted",
+                "status": "True",
+                "reason": "NoConflicts",
+                "message": "no conflicts found",
+                "lastTransitionTime": stamp,
+            },
+            {
+                "type": "Established",
+                "status": "True",
+                "reason": "InitialNamesAccepted",
+                "message": "the initial names have been accepted",
+                "lastTransitionTime": stamp,
+            },
+        ],
+        "acceptedNames": dict(spec.get("names") or {}),
+        "storedVersions": [v["name"] for v in spec.get("versions") or [] if v.get("storage")],
+    }
+
+
 _SPEC_DEFAULTS = {
+    "CustomResourceDefinition": _crd,
     "Deployment": _deployment,
     "StatefulSet": _statefulset,
     "DaemonSet": _daemonset,
@@ -128,6 +167,7 @@ _SPEC_DEFAULTS = {
 }
 
 _INITIAL_STATUS = {
+    "CustomResourceDefinition": _crd_status,
     "Namespace": lambda o: {"phase": "Active"},
     "Pod": lambda o: {"phase": "Pending", "qosClass": "BestEffort"},
     "Service": lambda o: {"loadBalancer": {}},
