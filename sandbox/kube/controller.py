@@ -10,6 +10,7 @@ from sandbox.kube.batch import JOBS, JobController
 from sandbox.kube.config import SandboxConfig
 from sandbox.kube.daemonsets import DAEMONSETS, DaemonSetController
 from sandbox.kube.deployments import DEPLOYMENTS, REPLICASETS, DeploymentController
+from sandbox.kube.disruption import PDBS, sync_budget
 from sandbox.kube.images import ImageChecker
 from sandbox.kube.kubelet import Kubelet
 from sandbox.kube.objects import PODS, by_owner
@@ -95,5 +96,9 @@ class Controller:
                 self.jobs.job,
                 job,
                 pods_by_owner.get(job["metadata"]["uid"], []),
+            )
+        for pdb in store.list(PDBS)[0]:
+            self._safely(
+                f"poddisruptionbudget {pdb['metadata']['name']}", sync_budget, self.api, pdb, pods
             )
         self.kubelet.tick(store.list(PODS)[0])
