@@ -25,6 +25,7 @@ from sandbox.kube.store import Store
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 NAMESPACES = by_plural("", "namespaces")
+SERVICE_ACCOUNTS = by_plural("", "serviceaccounts")
 CRDS = by_plural("apiextensions.k8s.io", "customresourcedefinitions")
 # Kinds whose DELETE answers the object (graceful deletion, finalizers, or
 # ReturnDeletedObject in the API server's registry), not a Status.
@@ -198,7 +199,20 @@ class Api:
                 status = initial_status(body)
                 if status is not None:
                     body["status"] = status
-            return self._save(res, body, dry_run)
+            created = self._save(res, body, dry_run)
+            if res.kind == "Namespace" and not dry_run:
+                self.ensure_default_service_account(name)
+            return created
+
+    def ensure_default_service_account(self, namespace: str) -> None:
+        """The ``default`` ServiceAccount every namespace has (the serviceaccounts
+        controller's job in Kubernetes; here it exists as soon as the namespace does)."""
+        if self.store.get(SERVICE_ACCOUNTS, namespace, "default") is None:
+            self.create(
+                SERVICE_ACCOUNTS,
+                namespace,
+                {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}},
+            )
 
     def update(
         self,

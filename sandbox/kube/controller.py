@@ -14,9 +14,11 @@ from sandbox.kube.disruption import PDBS, sync_budget
 from sandbox.kube.images import ImageChecker
 from sandbox.kube.kubelet import Kubelet
 from sandbox.kube.objects import PODS, by_owner
+from sandbox.kube.resources import by_plural
 from sandbox.kube.statefulsets import STATEFULSETS, StatefulSetController
 
 log = logging.getLogger(__name__)
+REPLICATION_CONTROLLERS = by_plural("", "replicationcontrollers")
 
 
 class Controller:
@@ -75,6 +77,14 @@ class Controller:
                 self.deployments.replicaset,
                 rs,
                 pods_by_owner.get(rs["metadata"]["uid"], []),
+            )
+        for rc in store.list(REPLICATION_CONTROLLERS)[0]:
+            self._safely(
+                f"replicationcontroller {rc['metadata']['name']}",
+                self.deployments.replicaset,
+                rc,
+                pods_by_owner.get(rc["metadata"]["uid"], []),
+                REPLICATION_CONTROLLERS,
             )
         for sts in store.list(STATEFULSETS)[0]:
             self._safely(

@@ -18,6 +18,7 @@ class DaemonSetController(WorkloadController):
         meta, spec = ds["metadata"], ds["spec"]
         template = spec.get("template") or {}
         revision = template_hash(template)
+        self.sync_revision(DAEMONSETS, ds, template, revision)
         new = [
             p
             for p in pods

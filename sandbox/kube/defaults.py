@@ -43,6 +43,14 @@ def _deployment(obj: dict) -> None:
     _template(spec)
 
 
+def _replication_controller(obj: dict) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("replicas", 1)
+    _template(spec)
+    labels = (spec["template"].get("metadata") or {}).get("labels") or {}
+    spec.setdefault("selector", dict(labels))
+
+
 def _statefulset(obj: dict) -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("replicas", 1)
@@ -112,6 +120,9 @@ def _namespace(obj: dict) -> None:
 
 def _pod(obj: dict) -> None:
     _pod_spec(obj.setdefault("spec", {}))
+    # The ServiceAccount admission plugin's default.
+    obj["spec"].setdefault("serviceAccountName", obj["spec"].get("serviceAccount") or "default")
+    obj["spec"].setdefault("serviceAccount", obj["spec"]["serviceAccountName"])
     obj["spec"].setdefault("nodeName", "sandbox-node")
 
 
@@ -159,6 +170,7 @@ _SPEC_DEFAULTS = {
     "StatefulSet": _statefulset,
     "DaemonSet": _daemonset,
     "ReplicaSet": lambda o: _template(o.setdefault("spec", {})),
+    "ReplicationController": lambda o: _replication_controller(o),
     "Job": _job,
     "Service": _service,
     "Secret": _secret,
@@ -173,6 +185,7 @@ _INITIAL_STATUS = {
     "Service": lambda o: {"loadBalancer": {}},
     "Deployment": lambda o: {},
     "ReplicaSet": lambda o: {"replicas": 0},
+    "ReplicationController": lambda o: {"replicas": 0},
     "StatefulSet": lambda o: {"replicas": 0, "availableReplicas": 0},
     "DaemonSet": lambda o: {
         "currentNumberScheduled": 0,

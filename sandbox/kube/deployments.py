@@ -13,7 +13,7 @@ from sandbox.kube.objects import (
     set_status,
     template_hash,
 )
-from sandbox.kube.resources import by_plural
+from sandbox.kube.resources import Resource, by_plural
 from sandbox.kube.workload import WorkloadController
 
 DEPLOYMENTS = by_plural("apps", "deployments")
@@ -92,8 +92,9 @@ def _status_of(rs: dict, key: str) -> int:
 class DeploymentController(WorkloadController):
     """Deployments roll out through ReplicaSets; ReplicaSets keep their pod count."""
 
-    def replicaset(self, rs: dict, pods: list[dict]) -> None:
-        """Keep ``spec.replicas`` pods; surplus goes not-ready first, newest first."""
+    def replicaset(self, rs: dict, pods: list[dict], res: Resource = REPLICASETS) -> None:
+        """Keep ``spec.replicas`` pods; surplus goes not-ready first, newest first
+        (ReplicaSets, and ReplicationControllers with ``res``)."""
         meta = rs["metadata"]
         want = int(rs["spec"].get("replicas", 1))
         live = [p for p in pods if p["status"].get("phase") not in ("Succeeded", "Failed")]
@@ -101,7 +102,7 @@ class DeploymentController(WorkloadController):
             names = [f"{meta['name']}-{random_suffix()}" for _ in range(want - len(live))]
             template = rs["spec"].get("template") or {}
             self.create_pods(
-                REPLICASETS,
+                res,
                 rs,
                 template,
                 names,
@@ -122,7 +123,7 @@ class DeploymentController(WorkloadController):
             "availableReplicas": ready,
             "observedGeneration": meta.get("generation", 1),
         }
-        set_status(self.api, REPLICASETS, meta["namespace"], meta["name"], status)
+        set_status(self.api, res, meta["namespace"], meta["name"], status)
 
     # --- deployments -----------------------------------------------------------------
     # The shape follows k8s.io/kubernetes pkg/controller/deployment: sync.go

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from sandbox.kube import errors
-from sandbox.kube.api import Api
+from sandbox.kube.api import NAMESPACES, Api
 
 BASE_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 NODE = {
@@ -64,6 +64,8 @@ def ensure_cluster_basics(api: Api) -> None:
     for name in BASE_NAMESPACES:
         _create_missing(api, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     _create_missing(api, NODE)
+    for namespace in api.store.list(NAMESPACES)[0]:
+        api.ensure_default_service_account(namespace["metadata"]["name"])
 
 
 def seed_documents(api: Api, docs: list[dict]) -> int:

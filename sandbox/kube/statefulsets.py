@@ -16,7 +16,9 @@ class StatefulSetController(WorkloadController):
         """Ordered pods ``<name>-<i>``; updates replace the highest ordinal first."""
         meta, spec = sts["metadata"], sts["spec"]
         desired = int(spec.get("replicas", 1))
-        revision = f"{meta['name']}-{template_hash(spec.get('template') or {})}"
+        revision_hash = template_hash(spec.get("template") or {})
+        revision = f"{meta['name']}-{revision_hash}"
+        self.sync_revision(STATEFULSETS, sts, spec.get("template") or {}, revision_hash)
         by_ordinal = {}
         for pod in pods:
             ordinal = pod["metadata"]["name"].rsplit("-", 1)[-1]
