@@ -8,7 +8,7 @@ import random
 import re
 import uuid
 
-from sandbox.kube import errors
+from sandbox.kube import errors, schemas
 from sandbox.kube.apply import apply as server_side_apply
 from sandbox.kube.defaults import apply_defaults, initial_status
 from sandbox.kube.patches import json_patch, merge_patch, strategic_merge
@@ -139,6 +139,42 @@ class Api:
         if res.namespaced and self.store.get(NAMESPACES, "", namespace) is None:
             raise errors.not_found("", "namespaces", namespace)
 
+    def validate(self, res: Resource, obj: dict) -> None:
+        """422 Invalid when a field has the wrong type for the kind's schema (generated
+        from the client's models; a custom resource's from its CRD)."""
+        crd = None
+        if res.custom:
+            crd = self.store.get(CRDS, "", f"{res.plural}.{res.group}")
+        found = schemas.object_schema(res, crd)
+        if found is None:
+            return
+        schema, defs = found
+        problems = schemas.schema_errors(obj, schema, defs)
+        if not problems:
+            return
+        messages = [message for _, message in problems]
+        message = messages[0] if len(messages) == 1 else "[" + ", ".join(messages) + "]"
+        name = (obj.get("metadata") or {}).get("name", "")
+        kind = f"{res.kind}.{res.group}" if res.group else res.kind
+        raise errors.ApiError(
+            422,
+            "Invalid",
+            f'{kind} "{name}" is invalid: {message}',
+            {
+                "name": name,
+                "group": res.group,
+                "kind": res.kind,
+                "causes": [
+                    {
+                        "reason": "FieldValueInvalid",
+                        "message": m.removeprefix(f"{field}: "),
+                        "field": field,
+                    }
+                    for field, m in problems
+                ],
+            },
+        )
+
     def _check_body(self, res: Resource, body: dict, namespace: str) -> None:
         if not isinstance(body, dict):
             raise errors.bad_request("the request body is not an object")
@@ -184,6 +220,7 @@ class Api:
                 "RFC 1123 subdomain must consist of lower case alphanumeric "
                 "characters, '-' or '.'",
             )
+        self.validate(res, body)
         with self.store.lock:
             self._check_namespace(res, namespace)
             if self.store.get(res, namespace, name) is not None:
@@ -243,6 +280,7 @@ class Api:
         self, res: Resource, current: dict, new: dict, subresource: str, dry_run: bool = False
     ) -> dict:
         new = _pruned(new)
+        self.validate(res, new)
         if subresource == "status":
             merged = copy.deepcopy(current)
             merged["status"] = new.get("status", {})

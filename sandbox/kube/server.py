@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from sandbox.kube import errors, resources, state
-from sandbox.kube.api import PATCH_TYPES, Api
+from sandbox.kube.api import CRDS, PATCH_TYPES, Api
 from sandbox.kube.clock import Clock
 from sandbox.kube.config import SandboxConfig
 from sandbox.kube.controller import Controller
@@ -217,7 +217,9 @@ class Handler(BaseHTTPRequestHandler):
             from sandbox.kube import openapi
         except ImportError:
             openapi = None
-        answer = openapi.handle(path, query, self.headers.get("Accept", "")) if openapi else None
+        crds = self.server.api.store.list(CRDS)[0]
+        accept = self.headers.get("Accept", "")
+        answer = openapi.handle(path, query, accept, crds) if openapi else None
         if answer is None:
             raise errors.path_not_found()
         code, content_type, body = answer
