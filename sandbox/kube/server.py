@@ -365,10 +365,42 @@ class Handler(BaseHTTPRequestHandler):
         container = query.get("container") or (containers[0] if containers else "")
         if container not in containers:
             raise errors.bad_request(f"container {container} is not valid for pod {name}")
+        status = next(
+            (
+                s
+                for s in (pod.get("status") or {}).get("containerStatuses") or []
+                if s.get("name") == container
+            ),
+            {},
+        )
+        previous = query.get("previous", "").lower() in ("true", "1")
+        terminated = (status.get("lastState") or {}).get("terminated") or {}
+        if previous and not terminated:
+            raise errors.bad_request(
+                f'previous terminated container "{container}" in pod "{name}" not found'
+            )
         text = api.store.pod_logs.get((namespace, name), "")
+        if previous:
+            started = terminated.get("startedAt")
+        else:
+            state = status.get("state") or {}
+            started = (
+                (state.get("running") or {}).get("startedAt")
+                or (state.get("terminated") or {}).get("startedAt")
+                or terminated.get("finishedAt")
+            )
+        if query.get("sinceSeconds") and started:
+            if api.clock.seconds_since(started) > int(query["sinceSeconds"]):
+                text = ""
         if query.get("tailLines"):
             lines = text.splitlines(keepends=True)
             text = "".join(lines[-int(query["tailLines"]) :]) if int(query["tailLines"]) else ""
+        if query.get("timestamps", "").lower() in ("true", "1"):
+            # RFC 3339 with nanoseconds, as the kubelet prefixes each line.
+            stamp = (started or api.now()).replace("Z", ".000000000Z")
+            text = "".join(f"{stamp} {line}" for line in text.splitlines(keepends=True))
+        if query.get("limitBytes"):
+            text = text.encode()[: int(query["limitBytes"])].decode(errors="ignore")
         self._send(200, text.encode(), "text/plain")
 
     def _watch(self, res: Resource, namespace: str | None, query: dict) -> None:

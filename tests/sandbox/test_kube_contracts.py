@@ -259,3 +259,42 @@ def test_replication_controllers_keep_their_pods(core, namespace, kubectl):
     wait_for(ready)
     pods = core.list_namespaced_pod(namespace, label_selector="app=legacy").items
     assert len(pods) == 2
+
+
+def test_get_wide_adds_the_wide_columns(apps, namespace, kubectl):
+    apps.create_namespaced_deployment(namespace, deployment("web", 1))
+    ok(kubectl("rollout", "status", "deploy/web", "-n", namespace, "--timeout=20s"))
+    plain = ok(kubectl("get", "deploy", "-n", namespace)).splitlines()[0].split()
+    wide = ok(kubectl("get", "deploy", "-n", namespace, "-o", "wide")).splitlines()
+    assert wide[0].split() == [*plain, "CONTAINERS", "IMAGES", "SELECTOR"]
+    assert wide[1].split()[-3:] == ["web", "example.org/web:1", "app=web"]
+    pods = ok(kubectl("get", "pods", "-n", namespace, "-o", "wide")).splitlines()
+    assert pods[0].split()[-6:] == ["IP", "NODE", "NOMINATED", "NODE", "READINESS", "GATES"]
+    assert "sandbox-node" in pods[1]
+
+
+def test_logs_timestamps_and_previous(core, namespace, kubectl):
+    for name, image in (("steady", "example.org/steady:1"), ("crashy", "example.org/crashloop:1")):
+        core.create_namespaced_pod(
+            namespace,
+            {"metadata": {"name": name}, "spec": {"containers": [{"name": "c", "image": image}]}},
+        )
+
+    def logged(name):
+        return lambda: core.read_namespaced_pod_log(name, namespace)
+
+    wait_for(logged("steady"))
+    wait_for(logged("crashy"))
+
+    stamped = ok(kubectl("logs", "steady", "-n", namespace, "--timestamps")).splitlines()
+    assert stamped
+    for line in stamped:
+        stamp, _, text = line.partition(" ")
+        assert stamp.endswith("Z") and "." in stamp and len(stamp) == 30, stamp
+        assert text.startswith("sandbox: container c started")
+
+    refused = kubectl("logs", "steady", "-n", namespace, "--previous")
+    assert refused.returncode == 1
+    assert 'previous terminated container "c" in pod "steady" not found' in refused.stderr
+    previous = core.read_namespaced_pod_log("crashy", namespace, previous=True)
+    assert "fatal: the process exited with code 1" in previous
