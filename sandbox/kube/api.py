@@ -36,6 +36,7 @@ _RETURNS_DELETED = {
     "PersistentVolumeClaim",
     "PersistentVolume",
     "CustomResourceDefinition",
+    "PodTemplate",
 }
 
 PATCH_TYPES = {
@@ -405,6 +406,9 @@ class Api:
                 return answer
             gone = self.store.remove(res, namespace, name)
             uid = gone["metadata"].get("uid", "")
+            if res.kind == "Service":
+                # The endpoints controller removes a deleted Service's Endpoints.
+                self.store.remove(by_plural("", "endpoints"), namespace, name)
             if res.kind == "Namespace":
                 self._delete_namespace_contents(name)
             elif res.kind == "CustomResourceDefinition":

@@ -11,6 +11,7 @@ from sandbox.kube.config import SandboxConfig
 from sandbox.kube.daemonsets import DAEMONSETS, DaemonSetController
 from sandbox.kube.deployments import DEPLOYMENTS, REPLICASETS, DeploymentController
 from sandbox.kube.disruption import PDBS, sync_budget
+from sandbox.kube.endpoints import SERVICES, sync_service
 from sandbox.kube.images import ImageChecker
 from sandbox.kube.kubelet import Kubelet
 from sandbox.kube.objects import PODS, by_owner
@@ -32,6 +33,7 @@ class Controller:
         self.statefulsets = StatefulSetController(api, config, self.kubelet)
         self.daemonsets = DaemonSetController(api, config, self.kubelet)
         self.jobs = JobController(api, config, self.kubelet)
+        self._failures: set[tuple[str, str, str]] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sandbox-controller", daemon=True)
 
@@ -53,8 +55,12 @@ class Controller:
     def _safely(self, what: str, step, *args) -> None:  # noqa: ANN001
         try:
             step(*args)
-        except Exception:  # noqa: BLE001 - one broken object must not stop the others
-            log.exception("sandbox controller: %s", what)
+        except Exception as exc:  # noqa: BLE001 - one broken object must not stop the others
+            # The same failure of the same object is logged once, not on every tick.
+            key = (what, type(exc).__name__, str(exc))
+            if key not in self._failures:
+                self._failures.add(key)
+                log.exception("sandbox controller: %s", what)
 
     def tick(self) -> None:
         """One pass over every workload, then every pod."""
@@ -106,6 +112,10 @@ class Controller:
                 self.jobs.job,
                 job,
                 pods_by_owner.get(job["metadata"]["uid"], []),
+            )
+        for service in store.list(SERVICES)[0]:
+            self._safely(
+                f"service {service['metadata']['name']}", sync_service, self.api, service, pods
             )
         for pdb in store.list(PDBS)[0]:
             self._safely(

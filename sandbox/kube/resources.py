@@ -70,6 +70,7 @@ RESOURCES: tuple[Resource, ...] = (
     ),
     Resource("", "v1", "resourcequotas", "ResourceQuota", True, ("quota",), ("status",), True),
     Resource("", "v1", "limitranges", "LimitRange", True, ("limits",)),
+    Resource("", "v1", "podtemplates", "PodTemplate", True),
     Resource("apps", "v1", "deployments", "Deployment", True, ("deploy",), _WORKLOAD, True),
     Resource("apps", "v1", "statefulsets", "StatefulSet", True, ("sts",), _WORKLOAD, True),
     Resource("apps", "v1", "daemonsets", "DaemonSet", True, ("ds",), ("status",), True),

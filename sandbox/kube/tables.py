@@ -121,6 +121,30 @@ def _subjects(binding: dict, kind: str) -> str:
     return ",".join(found)
 
 
+def _endpoints(obj: dict) -> str:
+    pairs = []
+    for subset in obj.get("subsets") or []:
+        ports = [p.get("port") for p in subset.get("ports") or []] or [None]
+        for address in subset.get("addresses") or []:
+            pairs += [f"{address['ip']}:{p}" if p else address["ip"] for p in ports]
+    if not pairs:
+        return "<none>"
+    shown = ",".join(pairs[:3])
+    return shown + (f" + {len(pairs) - 3} more..." if len(pairs) > 3 else "")
+
+
+def _slice_ports(obj: dict) -> str:
+    return ",".join(str(p.get("port")) for p in obj.get("ports") or []) or "<unset>"
+
+
+def _slice_endpoints(obj: dict) -> str:
+    addresses = [a for e in obj.get("endpoints") or [] for a in e.get("addresses") or []]
+    if not addresses:
+        return "<unset>"
+    shown = ",".join(addresses[:3])
+    return shown + (f" + {len(addresses) - 3} more..." if len(addresses) > 3 else "")
+
+
 Column = tuple[str, str, Callable[[dict], object]]
 # Columns that only ``-o wide`` prints (priority 1 in the API server's Tables).
 _WORKLOAD_WIDE: list[Column] = [
@@ -251,6 +275,12 @@ _COLUMNS: dict[str, list[Column]] = {
         )
     ],
     "ServiceAccount": [("Secrets", "integer", lambda o: len(o.get("secrets") or []))],
+    "Endpoints": [("Endpoints", "string", _endpoints)],
+    "EndpointSlice": [
+        ("AddressType", "string", lambda o: o.get("addressType", "")),
+        ("Ports", "string", _slice_ports),
+        ("Endpoints", "string", _slice_endpoints),
+    ],
     "Node": [("Status", "string", lambda o: "Ready"), ("Version", "string", lambda o: "v1.32.0")],
 }
 _EVENT_COLUMNS: list[Column] = [

@@ -298,3 +298,61 @@ def test_logs_timestamps_and_previous(core, namespace, kubectl):
     assert 'previous terminated container "c" in pod "steady" not found' in refused.stderr
     previous = core.read_namespaced_pod_log("crashy", namespace, previous=True)
     assert "fatal: the process exited with code 1" in previous
+
+
+def test_services_get_endpoints_and_endpoint_slices(apps, core, namespace, kubectl, api_client):
+    apps.create_namespaced_deployment(namespace, deployment("api", 2))
+    core.create_namespaced_service(
+        namespace,
+        {
+            "metadata": {"name": "api"},
+            "spec": {"selector": {"app": "api"}, "ports": [{"port": 80, "targetPort": 8080}]},
+        },
+    )
+    ok(kubectl("rollout", "status", "deploy/api", "-n", namespace, "--timeout=20s"))
+
+    def ready_addresses():
+        endpoints = core.read_namespaced_endpoints("api", namespace)
+        subsets = endpoints.subsets or []
+        return subsets and len(subsets[0].addresses or []) == 2 and subsets[0]
+
+    subset = wait_for(ready_addresses)
+    assert [p.port for p in subset.ports] == [8080]
+    assert {a.target_ref.kind for a in subset.addresses} == {"Pod"}
+    slices = client.DiscoveryV1Api(api_client).list_namespaced_endpoint_slice(
+        namespace, label_selector="kubernetes.io/service-name=api"
+    )
+    assert len(slices.items) == 1
+    assert all(e.conditions.ready for e in slices.items[0].endpoints)
+    assert ":8080" in ok(kubectl("get", "endpoints", "api", "-n", namespace))
+
+    core.delete_namespaced_service("api", namespace)
+    assert core.list_namespaced_endpoints(namespace).items == []
+    assert client.DiscoveryV1Api(api_client).list_namespaced_endpoint_slice(namespace).items == []
+
+
+def test_custom_resources_survive_a_restart(tmp_path):
+    from sandbox.kube import server
+
+    state = str(tmp_path / "state.json")
+    first = server.start(state_file=state)
+    try:
+        first.server.api.create(
+            first.server.api.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions"),
+            "",
+            WIDGETS_CRD,
+        )
+        gadgets = first.server.api.lookup("lab.example", "v1", "gadgets")
+        first.server.api.create(
+            gadgets,
+            "default",
+            {"apiVersion": "lab.example/v1", "kind": "Gadget", "metadata": {"name": "kept"}},
+        )
+    finally:
+        first.stop()
+    second = server.start(state_file=state)
+    try:
+        gadgets = second.server.api.lookup("lab.example", "v1", "gadgets")
+        assert second.server.api.get(gadgets, "default", "kept")["kind"] == "Gadget"
+    finally:
+        second.stop()
