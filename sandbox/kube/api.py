@@ -10,6 +10,7 @@ import uuid
 
 from sandbox.kube import errors, schemas
 from sandbox.kube.apply import apply as server_side_apply
+from sandbox.kube.conversion import to_storage, to_version
 from sandbox.kube.defaults import apply_defaults, initial_status
 from sandbox.kube.patches import json_patch, merge_patch, strategic_merge
 from sandbox.kube.resources import (
@@ -107,7 +108,7 @@ class Api:
         obj = self.store.get(res, namespace, name)
         if obj is None:
             raise errors.not_found(res.group, res.plural, name)
-        return self._typed(res, obj)
+        return self._typed(res, to_version(res, obj))
 
     def list(
         self,
@@ -120,7 +121,7 @@ class Api:
         labels = parse_label_selector(label_selector)
         fields = parse_field_selector(field_selector)
         items, rv = self.store.list(res, namespace)
-        selected = [self._typed(res, o) for o in items if labels(o) and fields(o)]
+        selected = [self._typed(res, to_version(res, o)) for o in items if labels(o) and fields(o)]
         return {
             "kind": res.list_kind,
             "apiVersion": res.api_version,
@@ -200,8 +201,8 @@ class Api:
     def _save(self, res: Resource, obj: dict, dry_run: bool) -> dict:
         """Store ``obj``, or with ``dry_run`` only show what would be stored."""
         if dry_run:
-            return self._typed(res, copy.deepcopy(obj))
-        return self.store.put(res, obj)
+            return self._typed(res, to_version(res, copy.deepcopy(obj)))
+        return self._typed(res, to_version(res, self.store.put(res, obj)))
 
     def create(self, res: Resource, namespace: str, body: dict, *, dry_run: bool = False) -> dict:
         """POST: a new object (409 AlreadyExists, 404 for a missing namespace)."""
@@ -222,6 +223,7 @@ class Api:
                 "characters, '-' or '.'",
             )
         self.validate(res, body)
+        body = to_storage(res, body)
         with self.store.lock:
             self._check_namespace(res, namespace)
             if self.store.get(res, namespace, name) is not None:
@@ -282,6 +284,7 @@ class Api:
     ) -> dict:
         new = _pruned(new)
         self.validate(res, new)
+        new = to_storage(res, new)
         if subresource == "status":
             merged = copy.deepcopy(current)
             merged["status"] = new.get("status", {})
@@ -303,7 +306,7 @@ class Api:
             if res.has_status and new.get("spec") != current.get("spec"):
                 new["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
         if new == current:
-            return current
+            return self._typed(res, to_version(res, current))
         return self._save(res, new, dry_run)
 
     def patch(
@@ -328,12 +331,13 @@ class Api:
                 )
             if current is None:
                 raise errors.not_found(res.group, res.plural, name)
+            view = to_version(res, current)
             if patch_type == "merge":
-                result = merge_patch(current, patch)
+                result = merge_patch(view, patch)
             elif patch_type == "strategic":
-                result = strategic_merge(current, patch)
+                result = strategic_merge(view, patch)
             else:
-                result = json_patch(current, patch)
+                result = json_patch(view, patch)
             if not isinstance(result, dict):
                 raise errors.bad_request("the patch did not produce an object")
             meta = result.setdefault("metadata", {})
@@ -369,7 +373,9 @@ class Api:
             obj = server_side_apply(None, applied, field_manager, force, self.now())
             obj["metadata"]["name"] = name
             return self.create(res, namespace, obj, dry_run=dry_run)
-        result = server_side_apply(current, applied, field_manager, force, self.now())
+        result = server_side_apply(
+            to_version(res, current), applied, field_manager, force, self.now()
+        )
         return self._store_update(res, current, result, "", dry_run)
 
     def delete(
@@ -428,7 +434,7 @@ class Api:
             if res.group:
                 details["group"] = res.group
             return errors.status_body(200, "", "", details)
-        answer = self._typed(res, copy.deepcopy(obj))
+        answer = self._typed(res, to_version(res, copy.deepcopy(obj)))
         answer["metadata"]["deletionTimestamp"] = self.now()
         if res.kind == "Pod":
             grace = grace_period

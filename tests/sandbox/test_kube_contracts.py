@@ -356,3 +356,51 @@ def test_custom_resources_survive_a_restart(tmp_path):
         assert second.server.api.get(gadgets, "default", "kept")["kind"] == "Gadget"
     finally:
         second.stop()
+
+
+def test_autoscaling_v1_and_v2_are_one_object(api_client, namespace, kubectl):
+    v1 = client.AutoscalingV1Api(api_client)
+    v2 = client.AutoscalingV2Api(api_client)
+    v1.create_namespaced_horizontal_pod_autoscaler(
+        namespace,
+        {
+            "metadata": {"name": "web"},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                "minReplicas": 2,
+                "maxReplicas": 5,
+                "targetCPUUtilizationPercentage": 70,
+            },
+        },
+    )
+    through_v2 = v2.read_namespaced_horizontal_pod_autoscaler("web", namespace)
+    metric = through_v2.spec.metrics[0]
+    assert (metric.type, metric.resource.name) == ("Resource", "cpu")
+    assert metric.resource.target.average_utilization == 70
+
+    v2.patch_namespaced_horizontal_pod_autoscaler(
+        "web",
+        namespace,
+        {
+            "spec": {
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {
+                            "name": "cpu",
+                            "target": {"type": "Utilization", "averageUtilization": 55},
+                        },
+                    }
+                ]
+            }
+        },
+    )
+    through_v1 = v1.read_namespaced_horizontal_pod_autoscaler("web", namespace)
+    assert through_v1.spec.target_cpu_utilization_percentage == 55
+    assert through_v1.spec.max_replicas == 5
+    out = ok(
+        kubectl(
+            "get", "horizontalpodautoscalers.v1.autoscaling", "web", "-n", namespace, "-o", "json"
+        )
+    )
+    assert json.loads(out)["spec"]["targetCPUUtilizationPercentage"] == 55
