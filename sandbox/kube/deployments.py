@@ -28,6 +28,8 @@ FOUND_NEW_RS = "FoundNewReplicaSet"
 RS_UPDATED = "ReplicaSetUpdated"
 NEW_RS_AVAILABLE = "NewReplicaSetAvailable"
 TIMED_OUT = "ProgressDeadlineExceeded"
+PAUSED = "DeploymentPaused"
+RESUMED = "DeploymentResumed"
 
 
 def _set_condition(
@@ -89,6 +91,13 @@ def _status_of(rs: dict, key: str) -> int:
     return int((rs.get("status") or {}).get(key, 0) or 0)
 
 
+def _ready_since(pod: dict) -> str | None:
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return cond.get("lastTransitionTime")
+    return None
+
+
 class DeploymentController(WorkloadController):
     """Deployments roll out through ReplicaSets; ReplicaSets keep their pod count."""
 
@@ -116,11 +125,19 @@ class DeploymentController(WorkloadController):
             self.delete_pods(surplus)
             live = live[len(surplus) :]
         ready = sum(1 for p in live if pod_ready(p))
+        # Available: ready for at least minReadySeconds (by the Ready condition's stamp).
+        min_ready = int(rs["spec"].get("minReadySeconds", 0) or 0)
+        available = sum(
+            1
+            for p in live
+            if pod_ready(p)
+            and (min_ready == 0 or self.api.clock.seconds_since(_ready_since(p)) >= min_ready)
+        )
         status = {
             "replicas": len(live),
             "fullyLabeledReplicas": len(live),
             "readyReplicas": ready,
-            "availableReplicas": ready,
+            "availableReplicas": available,
             "observedGeneration": meta.get("generation", 1),
         }
         set_status(self.api, res, meta["namespace"], meta["name"], status)
@@ -152,6 +169,14 @@ class DeploymentController(WorkloadController):
             int(rs["metadata"].get("annotations", {}).get(REVISION, "0")) for rs in replicasets
         ]
         top = max(revisions, default=0)
+        if spec.get("paused"):
+            self._paused(deploy, new_rs, old, conditions)
+            return
+        current = _get_condition(conditions, PROGRESSING)
+        if current is not None and current.get("reason") == PAUSED:
+            _set_condition(
+                conditions, PROGRESSING, "Unknown", RESUMED, "Deployment is resumed", self.api.now()
+            )
         if new_rs is None and recreate and self._old_pods_running(old, pods_by_rs):
             # Recreate: the new ReplicaSet only appears once every old pod is gone.
             self._scale_old_to_zero(deploy, old)
@@ -200,6 +225,38 @@ class DeploymentController(WorkloadController):
         else:
             self._rolling(deploy, new_rs, old)
         self._sync_status(deploy, new_rs, old, conditions)
+        status = deploy.get("status") or {}
+        if status.get("updatedReplicas", 0) == desired and status.get("replicas", 0) == desired:
+            self._cleanup(deploy, old)
+
+    def _paused(
+        self, deploy: dict, new_rs: dict | None, old: list[dict], conditions: list[dict]
+    ) -> None:
+        """``sync`` of a paused Deployment: no new ReplicaSet for a changed template, only
+        scaling of the current one, and progress is not estimated."""
+        desired = int(deploy["spec"].get("replicas", 1))
+        active = [rs for rs in [*old, new_rs] if rs is not None and _spec_replicas(rs)]
+        if new_rs is not None and (not active or active == [new_rs]):
+            self._scale_and_record(deploy, new_rs, desired)
+        elif new_rs is None and len(active) == 1:
+            self._scale_and_record(deploy, active[0], desired)
+        current = _get_condition(conditions, PROGRESSING)
+        if current is None or current.get("reason") != PAUSED:
+            _set_condition(
+                conditions, PROGRESSING, "Unknown", PAUSED, "Deployment is paused", self.api.now()
+            )
+        self._sync_status(deploy, new_rs, [rs for rs in old if rs is not new_rs], conditions)
+
+    def _cleanup(self, deploy: dict, old: list[dict]) -> None:
+        """``cleanupDeployment``: old ReplicaSets with no pods beyond
+        ``revisionHistoryLimit`` go, oldest revision first."""
+        limit = deploy["spec"].get("revisionHistoryLimit", 10)
+        if limit is None:
+            return
+        idle = [rs for rs in old if not _spec_replicas(rs) and not _status_of(rs, "replicas")]
+        idle.sort(key=lambda r: int(r["metadata"].get("annotations", {}).get(REVISION, "0")))
+        for rs in idle[: max(0, len(idle) - int(limit))]:
+            self.api.store.remove(REPLICASETS, rs["metadata"]["namespace"], rs["metadata"]["name"])
 
     @staticmethod
     def _new_rs_replicas(spec: dict, old: list[dict], new_replicas: int) -> int:
@@ -381,7 +438,14 @@ class DeploymentController(WorkloadController):
                 stamp,
             )
         deadline = spec.get("progressDeadlineSeconds", 600)
-        if new_rs is not None and deadline is not None:
+        current = _get_condition(conditions, PROGRESSING)
+        # A finished rollout that is only being scaled or resynced estimates no progress.
+        finished = (
+            status["replicas"] == status["updatedReplicas"]
+            and current is not None
+            and current.get("reason") == NEW_RS_AVAILABLE
+        )
+        if new_rs is not None and deadline is not None and not spec.get("paused") and not finished:
             name = new_rs["metadata"]["name"]
             complete = (
                 status["updatedReplicas"] == desired

@@ -191,3 +191,62 @@ def test_crash_loop_back_off_grows_to_five_minutes(kube, core, namespace):
     assert wait_for(lambda: state() if state()[0] == 6 else None) == (6, "back-off 5m0s")
     kube.clock.advance(300)
     assert wait_for(lambda: state() if state()[0] == 7 else None) == (7, "back-off 5m0s")
+
+
+@pytest.mark.timeout(60)
+def test_paused_deployment_does_not_roll_out_until_resumed(kubectl, apps, namespace):
+    apps.create_namespaced_deployment(namespace, deployment("calm", "example.org/calm:1", 2))
+    ok(kubectl("rollout", "status", "-n", namespace, "deploy/calm", "--timeout=20s"))
+    ok(kubectl("rollout", "pause", "-n", namespace, "deploy/calm"))
+    ok(kubectl("set", "image", "-n", namespace, "deploy/calm", "calm=example.org/calm:2"))
+
+    wait_for(lambda: progressing(apps, namespace, "calm")["reason"] == "DeploymentPaused")
+    assert progressing(apps, namespace, "calm")["status"] == "Unknown"
+    images = [
+        r.spec.template.spec.containers[0].image
+        for r in apps.list_namespaced_replica_set(namespace).items
+    ]
+    assert images == ["example.org/calm:1"], "no new ReplicaSet while paused"
+
+    ok(kubectl("rollout", "resume", "-n", namespace, "deploy/calm"))
+    ok(kubectl("rollout", "status", "-n", namespace, "deploy/calm", "--timeout=20s"))
+    images = {
+        r.spec.template.spec.containers[0].image: r.spec.replicas
+        for r in apps.list_namespaced_replica_set(namespace).items
+    }
+    assert images == {"example.org/calm:1": 0, "example.org/calm:2": 2}
+
+
+@pytest.mark.timeout(60)
+def test_min_ready_seconds_delays_availability(kube, apps, namespace):
+    body = deployment("slow", "example.org/slow:1", 2)
+    body["spec"]["minReadySeconds"] = 30
+    apps.create_namespaced_deployment(namespace, body)
+
+    def counts():
+        status = apps.read_namespaced_deployment_status("slow", namespace).status
+        return status.ready_replicas or 0, status.available_replicas or 0
+
+    wait_for(lambda: counts()[0] == 2)
+    assert counts() == (2, 0), "ready, but not yet for minReadySeconds"
+    kube.clock.advance(31)
+    wait_for(lambda: counts() == (2, 2))
+
+
+@pytest.mark.timeout(60)
+def test_revision_history_limit_prunes_old_replicasets(kubectl, apps, namespace):
+    body = deployment("hist", "example.org/hist:1", 1)
+    body["spec"]["revisionHistoryLimit"] = 1
+    apps.create_namespaced_deployment(namespace, body)
+    for tag in ("2", "3", "4"):
+        ok(kubectl("rollout", "status", "-n", namespace, "deploy/hist", "--timeout=20s"))
+        ok(kubectl("set", "image", "-n", namespace, "deploy/hist", f"hist=example.org/hist:{tag}"))
+    ok(kubectl("rollout", "status", "-n", namespace, "deploy/hist", "--timeout=20s"))
+
+    def pruned():
+        rs = apps.list_namespaced_replica_set(namespace).items
+        return sorted(r.spec.template.spec.containers[0].image for r in rs)
+
+    wait_for(lambda: pruned() == ["example.org/hist:3", "example.org/hist:4"])
+    history = ok(kubectl("rollout", "history", "-n", namespace, "deploy/hist"))
+    assert [line.split()[0] for line in history.splitlines()[2:] if line.strip()] == ["3", "4"]
