@@ -387,6 +387,7 @@ class Api:
         *,
         dry_run: bool = False,
         grace_period: int | None = None,
+        preconditions: dict | None = None,
     ) -> dict:
         """DELETE: remove at once; dependents go too (``Background``/``Foreground``) or lose
         their ownerReference (``Orphan``).
@@ -407,6 +408,19 @@ class Api:
             current = self.store.get(res, namespace, name)
             if current is None:
                 raise errors.not_found(res.group, res.plural, name)
+            for key in ("uid", "resourceVersion"):
+                wanted = (preconditions or {}).get(key)
+                if wanted and wanted != current["metadata"].get(key):
+                    label = key[0].upper() + key[1:]
+                    what = errors.qualified(res.group, res.plural)
+                    raise errors.ApiError(
+                        409,
+                        "Conflict",
+                        f'Operation cannot be fulfilled on {what} "{name}": Precondition '
+                        f"failed: {label} in precondition: {wanted}, {label} in object meta: "
+                        f"{current['metadata'].get(key)}",
+                        {"name": name, "group": res.group, "kind": res.plural},
+                    )
             answer = self._deletion_answer(res, current, propagation, grace_period)
             if dry_run:
                 return answer

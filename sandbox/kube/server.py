@@ -303,6 +303,7 @@ class Handler(BaseHTTPRequestHandler):
                     policy,
                     dry_run=dry_run,
                     grace_period=None if grace in (None, "") else int(grace),
+                    preconditions=options.get("preconditions"),
                 )
                 return self._send_json(200, answer)
             doc = api.delete_collection(

@@ -404,3 +404,16 @@ def test_autoscaling_v1_and_v2_are_one_object(api_client, namespace, kubectl):
         )
     )
     assert json.loads(out)["spec"]["targetCPUUtilizationPercentage"] == 55
+
+
+def test_delete_preconditions_are_checked(core, namespace):
+    created = core.create_namespaced_config_map(namespace, {"metadata": {"name": "pinned"}})
+    stale = client.V1DeleteOptions(preconditions=client.V1Preconditions(resource_version="1"))
+    with pytest.raises(client.ApiException) as info:
+        core.delete_namespaced_config_map("pinned", namespace, body=stale)
+    assert info.value.status == 409
+    assert "Precondition failed" in json.loads(info.value.body)["message"]
+    fresh = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=created.metadata.uid))
+    core.delete_namespaced_config_map("pinned", namespace, body=fresh)
+    left = core.list_namespaced_config_map(namespace, field_selector="metadata.name=pinned")
+    assert left.items == []
