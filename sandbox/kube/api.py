@@ -3,10 +3,13 @@ patch, delete, on top of the store."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import random
 import re
+import threading
 import uuid
+from collections.abc import Iterator
 
 from sandbox.kube import errors, schemas
 from sandbox.kube.apply import apply as server_side_apply
@@ -75,6 +78,7 @@ class Api:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.clock = store.clock
+        self._local = threading.local()
 
     # --- what is served -----------------------------------------------------------
 
@@ -141,13 +145,60 @@ class Api:
         if res.namespaced and self.store.get(NAMESPACES, "", namespace) is None:
             raise errors.not_found("", "namespaces", namespace)
 
-    def validate(self, res: Resource, obj: dict) -> None:
-        """422 Invalid when a field has the wrong type for the kind's schema (generated
-        from the client's models; a custom resource's from its CRD)."""
+    @contextlib.contextmanager
+    def request(self, field_validation: str = "") -> Iterator[list[str]]:
+        """Scope of one HTTP request: its ``fieldValidation`` directive, and the list
+        that collects its warnings (for ``Warning`` headers)."""
+        self._local.field_validation = field_validation or "Warn"
+        self._local.warnings = []
+        try:
+            yield self._local.warnings
+        finally:
+            self._local.field_validation = "Ignore"
+            self._local.warnings = None
+
+    def _schema(self, res: Resource) -> tuple[dict, dict] | None:
         crd = None
         if res.custom:
             crd = self.store.get(CRDS, "", f"{res.plural}.{res.group}")
-        found = schemas.object_schema(res, crd)
+        return schemas.object_schema(res, crd)
+
+    def _unknown_fields(self, res: Resource, obj: dict, *, applied: bool = False) -> None:
+        """Unknown fields are dropped, as decoding into the API types drops them; with
+        ``fieldValidation=Strict`` they are a 400, with ``Warn`` (the default) a warning.
+        An applied configuration with unknown fields always fails, as server-side apply's
+        typed conversion does."""
+        found = self._schema(res)
+        if found is None or not isinstance(obj, dict):
+            return
+        dropped = schemas.prune_unknown(obj, *found)
+        if not dropped:
+            return
+        mode = getattr(self._local, "field_validation", "Ignore")
+        name = (obj.get("metadata") or {}).get("name", "")
+        if applied:
+            namespace = (obj.get("metadata") or {}).get("namespace", "")
+            raise errors.ApiError(
+                500,
+                "InternalError",
+                f"failed to create typed patch object ({namespace}/{name}; "
+                f"{res.group}/{res.version}, Kind={res.kind}): "
+                + ", ".join(f".{p}: field not declared in schema" for p in dropped),
+            )
+        if mode == "Strict":
+            unknown = ", ".join(f'unknown field "{p}"' for p in dropped)
+            raise errors.bad_request(
+                f'{res.kind} in version "{res.version}" cannot be handled as a {res.kind}: '
+                f"strict decoding error: {unknown}"
+            )
+        warnings = getattr(self._local, "warnings", None)
+        if mode == "Warn" and warnings is not None:
+            warnings += [f'unknown field "{p}"' for p in dropped]
+
+    def validate(self, res: Resource, obj: dict) -> None:
+        """422 Invalid when a field has the wrong type for the kind's schema (generated
+        from the client's models; a custom resource's from its CRD)."""
+        found = self._schema(res)
         if found is None:
             return
         schema, defs = found
@@ -222,6 +273,7 @@ class Api:
                 "RFC 1123 subdomain must consist of lower case alphanumeric "
                 "characters, '-' or '.'",
             )
+        self._unknown_fields(res, body)
         self.validate(res, body)
         body = to_storage(res, body)
         with self.store.lock:
@@ -283,6 +335,7 @@ class Api:
         self, res: Resource, current: dict, new: dict, subresource: str, dry_run: bool = False
     ) -> dict:
         new = _pruned(new)
+        self._unknown_fields(res, new)
         self.validate(res, new)
         new = to_storage(res, new)
         if subresource == "status":
@@ -367,6 +420,7 @@ class Api:
         if not isinstance(applied, dict):
             raise errors.bad_request("the applied configuration is not an object")
         self._check_body(res, applied, namespace)
+        self._unknown_fields(res, applied, applied=True)
         if applied["metadata"].get("name", name) != name:
             raise errors.bad_request("the name of the object does not match the name on the URL")
         if current is None:

@@ -4,8 +4,7 @@ Helm's engine and kubectl fetch these before they apply objects. The v3
 documents carry the schemas of the served kinds (generated from the client's
 models by :mod:`sandbox.kube.schemas`; custom kinds from their CRDs), which is
 what ``kubectl explain`` reads; their ``paths`` hold one GET per resource tagged
-with its kind (how explain maps a resource to its schema) and no PATCH, so
-clients do not expect server-side ``fieldValidation``. ``/openapi/v2`` as JSON has the same
+with its kind (how explain maps a resource to its schema). ``/openapi/v2`` as JSON has the same
 definitions; as protobuf (what Helm and kubectl's client-side validation ask
 for) it stays minimal, so they skip client-side validation and the server's
 own type validation answers instead. That protobuf is a hand-encoded gnostic
@@ -116,9 +115,7 @@ def _meta_schemas() -> dict[str, dict]:
 
 def _paths(served: Sequence[Resource]) -> dict[str, dict]:
     """A GET operation per resource path, tagged with its group/version/kind: how
-    ``kubectl explain`` finds the kind of a resource. Only GETs: without PATCH
-    operations listing ``fieldValidation``, kubectl does not count on server-side
-    field validation."""
+    ``kubectl explain`` finds the kind of a resource."""
     paths = {}
     for res in served:
         if not res.stored:

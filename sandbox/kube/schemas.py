@@ -338,10 +338,43 @@ def object_schema(res: Resource, crd: dict | None = None) -> tuple[dict, dict] |
                 schema = (version.get("schema") or {}).get("openAPIV3Schema")
                 if isinstance(schema, dict):
                     schema = copy.deepcopy(schema)
-                    schema.setdefault("properties", {}).pop("metadata", None)
+                    properties = schema.setdefault("properties", {})
+                    # apiVersion, kind and metadata are never pruned from custom objects.
+                    properties["metadata"] = {"x-kubernetes-preserve-unknown-fields": True}
+                    properties.setdefault("apiVersion", {"type": "string"})
+                    properties.setdefault("kind", {"type": "string"})
                     return schema, {}
         return None
     name = kind_schema_name(res.group, res.version, res.kind)
     if name is None:
         return None
     return {"$ref": REF_PREFIX + name}, definitions()
+
+
+def prune_unknown(
+    value: object, schema: dict, defs: dict[str, dict] | None = None, path: str = ""
+) -> list[str]:
+    """Drop the fields the schema does not declare, in place, as decoding into the API
+    types does; returns their paths (``spec.foo``, ``spec.containers[0].bar``).
+    ``x-kubernetes-preserve-unknown-fields`` subtrees and free-form maps are kept."""
+    defs = definitions() if defs is None else defs
+    schema = _resolve(schema, defs)
+    if schema.get("x-kubernetes-preserve-unknown-fields") or value is None:
+        return []
+    dropped: list[str] = []
+    if isinstance(value, dict):
+        properties = schema.get("properties")
+        extra = schema.get("additionalProperties")
+        for key in list(value):
+            child = f"{path}.{key}" if path else key
+            if properties is not None and key in properties:
+                dropped += prune_unknown(value[key], properties[key], defs, child)
+            elif isinstance(extra, dict):
+                dropped += prune_unknown(value[key], extra, defs, child)
+            elif properties is not None and extra is not True:
+                del value[key]
+                dropped.append(child)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(value):
+            dropped += prune_unknown(item, schema["items"], defs, f"{path}[{index}]")
+    return dropped

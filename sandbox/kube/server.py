@@ -149,6 +149,8 @@ class Handler(BaseHTTPRequestHandler):
     def _send(self, code: int, body: bytes, content_type: str = "application/json") -> None:
         self.send_response(code)
         self.send_header("Content-Type", content_type)
+        for warning in getattr(self, "_warnings", None) or []:
+            self.send_header("Warning", "299 - " + json.dumps(warning))
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-cache, private")
         self.end_headers()
@@ -196,7 +198,12 @@ class Handler(BaseHTTPRequestHandler):
         route = parse_resource_path(segments, self.server.api) if segments else None
         if route is None:
             raise errors.path_not_found()
-        self._resource(method, route, query, raw)
+        with self.server.api.request(query.get("fieldValidation", "")) as warnings:
+            self._warnings = warnings
+            try:
+                self._resource(method, route, query, raw)
+            finally:
+                self._warnings = []
 
     def _discovery(self, segments: list[str]) -> dict | None:
         if segments == ["api"]:

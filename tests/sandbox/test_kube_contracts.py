@@ -32,7 +32,11 @@ WIDGETS_CRD = {
                             "spec": {
                                 "type": "object",
                                 "properties": {"size": {"type": "integer"}},
-                            }
+                            },
+                            "status": {
+                                "type": "object",
+                                "properties": {"ready": {"type": "boolean"}},
+                            },
                         },
                     }
                 },

@@ -172,3 +172,38 @@ def test_every_served_kind_has_a_generated_schema():
 
     missing = [r.kind for r in RESOURCES if schemas.model_class(r) is None]
     assert missing == []
+
+
+TYPO = """\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: typo}
+data: {a: "1"}
+dta: {b: "2"}
+"""
+
+
+def test_unknown_fields_follow_field_validation(kube, kubectl, namespace):
+    strict = kubectl("apply", "-n", namespace, "-f", "-", stdin=TYPO)
+    assert strict.returncode == 1
+    assert (
+        'ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: '
+        'unknown field "dta"'
+    ) in strict.stderr
+    applied = kubectl("apply", "--server-side", "-n", namespace, "-f", "-", stdin=TYPO)
+    assert applied.returncode == 1
+    assert ".dta: field not declared in schema" in applied.stderr
+
+    ok(kubectl("apply", "--validate=false", "-n", namespace, "-f", "-", stdin=TYPO))
+    stored = json.loads(ok(kubectl("get", "cm", "typo", "-n", namespace, "-o", "json")))
+    assert "dta" not in stored, "unknown fields are dropped, as decoding drops them"
+    assert stored["data"] == {"a": "1"}
+
+    answer = requests.post(
+        f"{kube.url}/api/v1/namespaces/{namespace}/configmaps",
+        json={"metadata": {"name": "warned"}, "data": {"a": "1"}, "extra": True},
+        timeout=10,
+    )
+    assert answer.status_code == 201
+    assert answer.headers["Warning"] == '299 - "unknown field \\"extra\\""'
+    assert "extra" not in answer.json()
