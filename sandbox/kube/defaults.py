@@ -170,7 +170,7 @@ _SPEC_DEFAULTS = {
     "StatefulSet": _statefulset,
     "DaemonSet": _daemonset,
     "ReplicaSet": lambda o: _template(o.setdefault("spec", {})),
-    "ReplicationController": lambda o: _replication_controller(o),
+    "ReplicationController": _replication_controller,
     "Job": _job,
     "Service": _service,
     "Secret": _secret,

@@ -328,6 +328,11 @@ class Handler(BaseHTTPRequestHandler):
             "the server does not allow this method on the requested resource",
         )
 
+    def _crd(self, res: Resource) -> dict | None:
+        if not res.custom:
+            return None
+        return self.server.api.store.get(CRDS, "", f"{res.plural}.{res.group}")
+
     def _review(self, method: str, route: Route, query: dict, raw: bytes) -> None:
         """Access reviews are answered, never stored: the sandbox has no RBAC, so every
         request is allowed (``kubectl auth can-i`` says yes)."""
@@ -363,7 +368,7 @@ class Handler(BaseHTTPRequestHandler):
     def _send_object(self, doc: dict, res: Resource) -> None:
         accept = self.headers.get("Accept", "")
         if wants_table(accept):
-            doc = as_table(doc, res)
+            doc = as_table(doc, res, self._crd(res))
         self._send_json(200, doc)
 
     def _pod_log(self, namespace: str, name: str, query: dict) -> None:
@@ -430,9 +435,10 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.flush()
         table = wants_table(self.headers.get("Accept", ""))
+        crd = self._crd(res) if table else None
         for event in events:
             if table and event["type"] != "ERROR":
-                event = {"type": event["type"], "object": as_table(event["object"], res)}
+                event = {"type": event["type"], "object": as_table(event["object"], res, crd)}
             line = json.dumps(event).encode() + b"\n"
             self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
             self.wfile.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -309,10 +310,59 @@ def _columns(kind: str) -> list[tuple[Column, int]]:
     return [(c, 0) for c in plain] + [(c, 1) for c in _WIDE.get(kind, [])]
 
 
-def as_table(doc: dict, res: Resource) -> dict:
-    """A Table for one object or a list of them."""
+_JSON_PATH_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+
+
+def json_path_value(obj: object, path: str) -> object:
+    """A simple JSONPath (``.spec.size``, ``.status.items[0].name``) of an object."""
+    node = obj
+    for key, index in _JSON_PATH_STEP.findall(path):
+        if key and isinstance(node, dict):
+            node = node.get(key)
+        elif index and isinstance(node, list) and int(index) < len(node):
+            node = node[int(index)]
+        else:
+            return None
+    return node
+
+
+def _printer_column(column: dict) -> tuple[Column, int]:
+    path, kind = column.get("jsonPath", ""), column.get("type", "string")
+
+    def cell(obj: dict) -> object:
+        value = json_path_value(obj, path)
+        if kind == "date":
+            return age(value) if isinstance(value, str) else "<unknown>"
+        return "<none>" if value is None else value
+
+    table_type = "string" if kind == "date" else kind
+    return (column.get("name", path), table_type, cell), int(column.get("priority", 0))
+
+
+def custom_columns(crd: dict, version: str) -> list[tuple[Column, int]] | None:
+    """A CRD version's ``additionalPrinterColumns`` (Name first, Age last by default)."""
+    for served in (crd.get("spec") or {}).get("versions") or []:
+        if served.get("name") == version and served.get("additionalPrinterColumns"):
+            name: Column = ("Name", "string", lambda o: o["metadata"]["name"])
+            columns = [(name, 0)] + [_printer_column(c) for c in served["additionalPrinterColumns"]]
+            if not any(
+                c.get("jsonPath") == ".metadata.creationTimestamp"
+                for c in served["additionalPrinterColumns"]
+            ):
+                created: Column = (
+                    "Age",
+                    "string",
+                    lambda o: age(o["metadata"].get("creationTimestamp")),
+                )
+                columns.append((created, 0))
+            return columns
+    return None
+
+
+def as_table(doc: dict, res: Resource, crd: dict | None = None) -> dict:
+    """A Table for one object or a list of them (a custom kind's columns from its CRD)."""
     items = doc["items"] if "items" in doc else [doc]
-    columns = _columns(res.kind)
+    columns = (custom_columns(crd, res.version) if crd else None) or _columns(res.kind)
     definitions = [
         {
             "name": title,

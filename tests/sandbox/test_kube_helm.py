@@ -30,6 +30,9 @@ spec:
       served: true
       storage: true
       subresources: {status: {}}
+      additionalPrinterColumns:
+        - {name: Size, type: integer, jsonPath: .spec.size}
+        - {name: Colour, type: string, jsonPath: .spec.colour, priority: 1}
       schema:
         openAPIV3Schema:
           type: object
@@ -109,7 +112,7 @@ def chart_dir(tmp_path) -> Path:
 
 @pytest.mark.timeout(180)
 def test_chart_with_rbac_pdb_crd_and_custom_resource_installs_and_upgrades(
-    kube, api_client, chart_dir
+    kube, api_client, chart_dir, kubectl
 ):
     import helm_python
 
@@ -145,3 +148,7 @@ def test_chart_with_rbac_pdb_crd_and_custom_resource_installs_and_upgrades(
         "shop.example", "v1", namespace, "widgets", "shop-widget"
     )
     assert widget["spec"] == {"size": 5, "colour": "blue"}
+    table = kubectl("get", "widgets", "-n", namespace, "-o", "wide").stdout.splitlines()
+    assert table[0].split() == ["NAME", "SIZE", "COLOUR", "AGE"]
+    assert table[1].split()[:2] == ["shop-widget", "5"]
+    assert table[1].split()[2] == "blue"
