@@ -421,3 +421,87 @@ def test_delete_preconditions_are_checked(core, namespace):
     core.delete_namespaced_config_map("pinned", namespace, body=fresh)
     left = core.list_namespaced_config_map(namespace, field_selector="metadata.name=pinned")
     assert left.items == []
+
+
+@pytest.mark.timeout(60)
+def test_statefulset_partition_updates_only_the_high_ordinals(kubectl, namespace, core):
+    manifest = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "db"},
+        "spec": {
+            "replicas": 3,
+            "serviceName": "db",
+            "selector": {"matchLabels": {"app": "db"}},
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 2}},
+            "template": {
+                "metadata": {"labels": {"app": "db"}},
+                "spec": {"containers": [{"name": "db", "image": "example.org/db:1"}]},
+            },
+        },
+    }
+    ok(kubectl("apply", "-n", namespace, "-f", "-", stdin=json.dumps(manifest)))
+    ok(kubectl("rollout", "status", "sts/db", "-n", namespace, "--timeout=20s"))
+    ok(kubectl("set", "image", "sts/db", "db=example.org/db:2", "-n", namespace))
+    out = ok(kubectl("rollout", "status", "sts/db", "-n", namespace, "--timeout=20s"))
+    assert "partitioned roll out complete: 1 new pods have been updated" in out
+    images = {
+        p.metadata.name: p.spec.containers[0].image
+        for p in core.list_namespaced_pod(namespace, label_selector="app=db").items
+    }
+    assert images == {
+        "db-0": "example.org/db:1",
+        "db-1": "example.org/db:1",
+        "db-2": "example.org/db:2",
+    }
+
+
+@pytest.mark.timeout(60)
+def test_daemonset_default_update_removes_the_old_pod_first(kubectl, namespace, core, api_client):
+    manifest = {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": "agent"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "agent"}},
+            "template": {
+                "metadata": {"labels": {"app": "agent"}},
+                "spec": {"containers": [{"name": "a", "image": "example.org/agent:1"}]},
+            },
+        },
+    }
+    ok(kubectl("apply", "-n", namespace, "-f", "-", stdin=json.dumps(manifest)))
+    ok(kubectl("rollout", "status", "ds/agent", "-n", namespace, "--timeout=20s"))
+
+    counts: list[int] = []
+    live: set[str] = set()
+    started, done = threading.Event(), threading.Event()
+
+    def record() -> None:
+        stream = watch.Watch()
+        for event in stream.stream(
+            client.CoreV1Api(api_client).list_namespaced_pod, namespace, timeout_seconds=30
+        ):
+            name = event["object"].metadata.name
+            if event["type"] == "DELETED":
+                live.discard(name)
+            else:
+                live.add(name)
+            counts.append(len(live))
+            started.set()  # the initial ADDED of the running pod has arrived
+            if done.is_set():
+                stream.stop()
+
+    watcher = threading.Thread(target=record, daemon=True)
+    watcher.start()
+    assert started.wait(10)
+    ok(kubectl("set", "image", "ds/agent", "a=example.org/agent:2", "-n", namespace))
+    ok(kubectl("rollout", "status", "ds/agent", "-n", namespace, "--timeout=20s"))
+    done.set()
+    core.patch_namespaced_pod(
+        core.list_namespaced_pod(namespace).items[0].metadata.name,
+        namespace,
+        {"metadata": {"labels": {"poked": "yes"}}},
+    )
+    watcher.join(timeout=10)
+    assert counts and max(counts) == 1, counts
