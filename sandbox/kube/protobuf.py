@@ -2,8 +2,8 @@
 
 Helm's release storage writes Secrets, and kubectl's imperative ``create``
 commands (namespace, deployment, configmap, service, serviceaccount, job,
-cronjob, role, rolebinding, pdb, quota, priorityclass, ingress) and ``auth
-can-i`` send their objects, with ``Content-Type: application/vnd.kubernetes.protobuf``
+cronjob, role, rolebinding, pdb, quota, priorityclass, ingress), ``expose``,
+``autoscale`` and ``auth can-i`` send their objects, with ``Content-Type: application/vnd.kubernetes.protobuf``
 and no fallback to JSON, so the emulator turns those bodies into the
 JSON-shaped objects the rest of it works with. The wire format is: the magic
 ``k8s\\x00``, then a ``runtime.Unknown`` {typeMeta=1 {apiVersion=1, kind=2},
@@ -568,6 +568,23 @@ SCHEMAS: dict[str, Schema] = {
         2: ("backend", "IngressBackend"),
         3: ("pathType", "string*"),
     },
+    # k8s.io/api/autoscaling/v1 (what kubectl autoscale sends)
+    "autoscaling/v1 HorizontalPodAutoscaler": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("spec", "HorizontalPodAutoscalerSpecV1"),
+        3: ("status", "-"),
+    },
+    "HorizontalPodAutoscalerSpecV1": {
+        1: ("scaleTargetRef", "CrossVersionObjectReference"),
+        2: ("minReplicas", "int*"),
+        3: ("maxReplicas", "int"),
+        4: ("targetCPUUtilizationPercentage", "int*"),
+    },
+    "CrossVersionObjectReference": {
+        1: ("kind", "string"),
+        2: ("name", "string"),
+        3: ("apiVersion", "string"),
+    },
     # k8s.io/api/authorization/v1
     "SelfSubjectAccessReview": {
         1: ("metadata", "ObjectMeta"),
@@ -672,6 +689,7 @@ KINDS = (
     "PodDisruptionBudget",
     "PriorityClass",
     "Ingress",
+    "autoscaling/v1 HorizontalPodAutoscaler",
     "SelfSubjectAccessReview",
     "SelfSubjectRulesReview",
     "DeleteOptions",
@@ -710,13 +728,14 @@ def decode(body: bytes) -> dict:
         raise ProtobufError(
             f"protobuf content encoding {encoding!r} is not supported", unsupported=True
         )
-    if kind not in KINDS:
+    message = f"{api_version} {kind}" if f"{api_version} {kind}" in SCHEMAS else kind
+    if message not in KINDS:
         raise ProtobufError(
             f"the sandbox decodes protobuf only for {', '.join(sorted(KINDS))}; "
             f"send {kind or 'this object'} ({api_version or 'unknown version'}) as JSON",
             unsupported=True,
         )
-    body = decode_message(raw, kind)
+    body = decode_message(raw, message)
     if kind == "DeleteOptions":
         return {"kind": "DeleteOptions", "apiVersion": "meta.k8s.io/v1", **body}
     obj: dict = {"apiVersion": api_version, "kind": kind, "metadata": {}}

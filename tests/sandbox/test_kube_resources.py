@@ -63,6 +63,13 @@ CREATES = [
         "ingress",
         "web",
     ),
+    (
+        "autoscale",
+        ["autoscale", "deployment", "web", "--min=2", "--max=5", "--cpu-percent=60"],
+        "horizontalpodautoscalers.v1.autoscaling",
+        "web",
+    ),
+    ("expose", ["expose", "deployment", "web", "--port=80", "--name=front"], "service", "front"),
 ]
 
 
@@ -98,6 +105,8 @@ def contained(expected, actual, path="") -> list[str]:
 def test_imperative_create_stores_what_kubectl_built(kubectl, namespace, what, args, kind, name):
     args = [a.replace("{ns}", namespace) for a in args]
     name = name.replace("{ns}", namespace)
+    if what in ("autoscale", "expose"):
+        ok(kubectl("create", "deployment", "web", "--image=nginx:1", "-n", namespace))
     cut = args.index("--") if "--" in args else len(args)
     flags, command = args[:cut], args[cut:]
     built = json.loads(
@@ -105,7 +114,7 @@ def test_imperative_create_stores_what_kubectl_built(kubectl, namespace, what, a
     )
 
     out = ok(kubectl(*flags, "-n", namespace, *command))
-    assert "created" in out
+    assert "created" in out or "autoscaled" in out or "exposed" in out
 
     stored = json.loads(ok(kubectl("get", kind, name, "-n", namespace, "-o", "json")))
     assert contained(built, stored) == []
