@@ -4,13 +4,14 @@ Helm's release storage writes Secrets, and kubectl's imperative ``create``
 commands (namespace, deployment, configmap, service, serviceaccount, job,
 cronjob, role, rolebinding, pdb, quota, priorityclass, ingress), ``expose``,
 ``autoscale`` and ``auth can-i`` send their objects, with
-``Content-Type: application/vnd.kubernetes.protobuf`` and no fallback to JSON,
-so the emulator turns those bodies into the JSON-shaped objects the rest of it works with. The wire format is: the magic
-``k8s\\x00``, then a ``runtime.Unknown`` {typeMeta=1 {apiVersion=1, kind=2},
-raw=2, contentEncoding=3, contentType=4} whose ``raw`` is the typed message,
-decoded by the table :data:`SCHEMAS` (field numbers of k8s.io/api and
-apimachinery ``generated.proto``). A field the table does not know is a 415
-that says to send JSON, never a silently dropped value.
+``Content-Type: application/vnd.kubernetes.protobuf`` and no fallback to
+JSON, so the emulator turns those bodies into the JSON-shaped objects the
+rest of it works with. The wire format is: the magic ``k8s\\x00``, then a
+``runtime.Unknown`` {typeMeta=1 {apiVersion=1, kind=2}, raw=2,
+contentEncoding=3, contentType=4} whose ``raw`` is the typed message, decoded
+by the table :data:`SCHEMAS` (field numbers of k8s.io/api and apimachinery
+``generated.proto``). A field the table does not know is a 415 that says to
+send JSON, never a silently dropped value.
 """
 
 from __future__ import annotations
