@@ -132,7 +132,9 @@ def _describe(path: Path) -> str:
     return "".join("." + p[2:] if p.startswith("f:") else f"[{p[2:]}]" for p in path if p != ".")
 
 
-def apply(current: dict | None, applied: dict, manager: str, force: bool) -> dict:
+def apply(
+    current: dict | None, applied: dict, manager: str, force: bool, stamp: str | None = None
+) -> dict:
     """The object after ``manager`` applies ``applied`` to ``current`` (None: create)."""
     current = current or {}
     new_paths = field_paths(applied)
@@ -146,21 +148,27 @@ def apply(current: dict | None, applied: dict, manager: str, force: bool) -> dic
         for e in others
         if e.get("operation") == "Apply"
     }
-    if not force:
-        conflicts = []
-        for path in sorted(new_paths):
-            if path[-1] == ".":
-                continue
-            for owner, owned in other_paths.items():
-                if path in owned and _value_at(current, path) != _value_at(applied, path):
-                    conflicts.append(f'conflict with "{owner}": {_describe(path)}')
-        if conflicts:
-            raise ApiError(
-                409,
-                "Conflict",
-                f"Apply failed with {len(conflicts)} conflict"
-                f"{'s' if len(conflicts) > 1 else ''}: " + "\n".join(conflicts),
-            )
+    # A conflict is a field another apply manager owns with a different value; fields
+    # applied with the same value become co-owned and stay with both managers.
+    conflicts: dict[str, set[Path]] = {}
+    for path in sorted(new_paths):
+        if path[-1] == ".":
+            continue
+        for owner, owned in other_paths.items():
+            if path in owned and _value_at(current, path) != _value_at(applied, path):
+                conflicts.setdefault(owner, set()).add(path)
+    if conflicts and not force:
+        lines = [
+            f'conflict with "{owner}": {_describe(path)}'
+            for owner, paths in conflicts.items()
+            for path in sorted(paths)
+        ]
+        raise ApiError(
+            409,
+            "Conflict",
+            f"Apply failed with {len(lines)} conflict{'s' if len(lines) > 1 else ''}: "
+            + "\n".join(lines),
+        )
     body = {k: v for k, v in applied.items() if k not in _IGNORED_TOP}
     body["metadata"] = {
         k: v for k, v in (applied.get("metadata") or {}).items() if k not in _IGNORED_META
@@ -172,15 +180,18 @@ def apply(current: dict | None, applied: dict, manager: str, force: bool) -> dic
         # Whole list elements first, while their key fields can still find them.
         for path in sorted(dropped, key=lambda p: (p[-1] != ".", -len(p))):
             _remove_at(result, path)
-    if force:
-        for entry in others:
-            owned = from_fields_v1(entry.get("fieldsV1") or {}) - new_paths
+    # --force-conflicts takes only the conflicting fields away from their managers.
+    for entry in others:
+        is_apply = entry.get("operation") == "Apply"
+        lost = conflicts.get(entry.get("manager", "")) if is_apply else None
+        if lost:
+            owned = from_fields_v1(entry.get("fieldsV1") or {}) - lost
             entry["fieldsV1"] = to_fields_v1(owned)
     entry = {
         "manager": manager,
         "operation": "Apply",
         "apiVersion": applied.get("apiVersion", ""),
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": stamp or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "fieldsType": "FieldsV1",
         "fieldsV1": to_fields_v1(new_paths),
     }

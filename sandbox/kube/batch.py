@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sandbox.kube.api import Api, now, random_suffix
+from sandbox.kube.api import Api, random_suffix
 from sandbox.kube.config import SandboxConfig
 from sandbox.kube.events import record_event
 from sandbox.kube.kubelet import Kubelet
@@ -55,14 +55,14 @@ class JobController:
                 "job-controller",
             )
             status.update(
-                startTime=status.get("startTime") or now(),
+                startTime=status.get("startTime") or self.api.now(),
                 active=1,
                 ready=0,
                 uncountedTerminatedPods={},
             )
         else:
             phase = pods[0]["status"].get("phase")
-            stamp = now()
+            stamp = self.api.now()
             if phase == "Succeeded":
                 status.update(
                     active=0,

@@ -10,12 +10,16 @@ from sandbox.kube.batch import JOBS, JobController
 from sandbox.kube.config import SandboxConfig
 from sandbox.kube.daemonsets import DAEMONSETS, DaemonSetController
 from sandbox.kube.deployments import DEPLOYMENTS, REPLICASETS, DeploymentController
+from sandbox.kube.disruption import PDBS, sync_budget
+from sandbox.kube.endpoints import SERVICES, sync_service
 from sandbox.kube.images import ImageChecker
 from sandbox.kube.kubelet import Kubelet
 from sandbox.kube.objects import PODS, by_owner
+from sandbox.kube.resources import by_plural
 from sandbox.kube.statefulsets import STATEFULSETS, StatefulSetController
 
 log = logging.getLogger(__name__)
+REPLICATION_CONTROLLERS = by_plural("", "replicationcontrollers")
 
 
 class Controller:
@@ -29,6 +33,7 @@ class Controller:
         self.statefulsets = StatefulSetController(api, config, self.kubelet)
         self.daemonsets = DaemonSetController(api, config, self.kubelet)
         self.jobs = JobController(api, config, self.kubelet)
+        self._failures: set[tuple[str, str, str]] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sandbox-controller", daemon=True)
 
@@ -50,8 +55,12 @@ class Controller:
     def _safely(self, what: str, step, *args) -> None:  # noqa: ANN001
         try:
             step(*args)
-        except Exception:  # noqa: BLE001 - one broken object must not stop the others
-            log.exception("sandbox controller: %s", what)
+        except Exception as exc:  # noqa: BLE001 - one broken object must not stop the others
+            # The same failure of the same object is logged once, not on every tick.
+            key = (what, type(exc).__name__, str(exc))
+            if key not in self._failures:
+                self._failures.add(key)
+                log.exception("sandbox controller: %s", what)
 
     def tick(self) -> None:
         """One pass over every workload, then every pod."""
@@ -75,6 +84,14 @@ class Controller:
                 rs,
                 pods_by_owner.get(rs["metadata"]["uid"], []),
             )
+        for rc in store.list(REPLICATION_CONTROLLERS)[0]:
+            self._safely(
+                f"replicationcontroller {rc['metadata']['name']}",
+                self.deployments.replicaset,
+                rc,
+                pods_by_owner.get(rc["metadata"]["uid"], []),
+                REPLICATION_CONTROLLERS,
+            )
         for sts in store.list(STATEFULSETS)[0]:
             self._safely(
                 f"statefulset {sts['metadata']['name']}",
@@ -95,5 +112,13 @@ class Controller:
                 self.jobs.job,
                 job,
                 pods_by_owner.get(job["metadata"]["uid"], []),
+            )
+        for service in store.list(SERVICES)[0]:
+            self._safely(
+                f"service {service['metadata']['name']}", sync_service, self.api, service, pods
+            )
+        for pdb in store.list(PDBS)[0]:
+            self._safely(
+                f"poddisruptionbudget {pdb['metadata']['name']}", sync_budget, self.api, pdb, pods
             )
         self.kubelet.tick(store.list(PODS)[0])

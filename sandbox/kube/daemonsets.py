@@ -11,20 +11,32 @@ DAEMONSETS = by_plural("apps", "daemonsets")
 
 
 class DaemonSetController(WorkloadController):
-    """One pod on the sandbox node; an update starts the new pod before removing the old."""
+    """One pod on the sandbox node, replaced on update as the updateStrategy says."""
 
     def daemonset(self, ds: dict, pods: list[dict]) -> None:
-        """One pod on the single sandbox node; an update starts the new pod first."""
+        """One pod on the single sandbox node. An update replaces it as the
+        ``updateStrategy`` says: with ``maxSurge`` the new pod starts before the old one
+        goes; with the default (``maxSurge: 0``, ``maxUnavailable: 1``) the old pod goes
+        first; ``OnDelete`` waits for someone to delete it."""
         meta, spec = ds["metadata"], ds["spec"]
         template = spec.get("template") or {}
         revision = template_hash(template)
+        self.sync_revision(DAEMONSETS, ds, template, revision)
         new = [
             p
             for p in pods
             if p["metadata"].get("labels", {}).get("controller-revision-hash") == revision
         ]
         old = [p for p in pods if p not in new]
-        if not new:
+        strategy = spec.get("updateStrategy") or {}
+        surge = (strategy.get("rollingUpdate") or {}).get("maxSurge", 0)
+        if not new and old and strategy.get("type") == "OnDelete":
+            pass  # OnDelete: a new pod only once someone deletes the old one
+        elif not new:
+            if old and surge in (0, "0", "0%", None):
+                # maxSurge 0 (the default): the old pod goes before the new one starts.
+                self.delete_pods(old)
+                old = []
             labels = {
                 **((template.get("metadata") or {}).get("labels") or {}),
                 "controller-revision-hash": revision,

@@ -43,6 +43,14 @@ def _deployment(obj: dict) -> None:
     _template(spec)
 
 
+def _replication_controller(obj: dict) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("replicas", 1)
+    _template(spec)
+    labels = (spec["template"].get("metadata") or {}).get("labels") or {}
+    spec.setdefault("selector", dict(labels))
+
+
 def _statefulset(obj: dict) -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("replicas", 1)
@@ -112,14 +120,57 @@ def _namespace(obj: dict) -> None:
 
 def _pod(obj: dict) -> None:
     _pod_spec(obj.setdefault("spec", {}))
+    # The ServiceAccount admission plugin's default.
+    obj["spec"].setdefault("serviceAccountName", obj["spec"].get("serviceAccount") or "default")
+    obj["spec"].setdefault("serviceAccount", obj["spec"]["serviceAccountName"])
     obj["spec"].setdefault("nodeName", "sandbox-node")
 
 
+def _crd(obj: dict) -> None:
+    spec = obj.setdefault("spec", {})
+    names = spec.setdefault("names", {})
+    if names.get("kind"):
+        names.setdefault("singular", names["kind"].lower())
+        names.setdefault("listKind", f"{names['kind']}List")
+    spec.setdefault("conversion", {"strategy": "None"})
+    for version in spec.get("versions") or []:
+        version.setdefault("served", True)
+        version.setdefault("storage", False)
+
+
+def _crd_status(obj: dict) -> dict:
+    """A CRD is accepted and established at once (Helm waits for Established)."""
+    spec = obj.get("spec") or {}
+    stamp = obj["metadata"].get("creationTimestamp")
+    return {
+        "conditions": [
+            {
+                "type": "NamesAccepted",
+                "status": "True",
+                "reason": "NoConflicts",
+                "message": "no conflicts found",
+                "lastTransitionTime": stamp,
+            },
+            {
+                "type": "Established",
+                "status": "True",
+                "reason": "InitialNamesAccepted",
+                "message": "the initial names have been accepted",
+                "lastTransitionTime": stamp,
+            },
+        ],
+        "acceptedNames": dict(spec.get("names") or {}),
+        "storedVersions": [v["name"] for v in spec.get("versions") or [] if v.get("storage")],
+    }
+
+
 _SPEC_DEFAULTS = {
+    "CustomResourceDefinition": _crd,
     "Deployment": _deployment,
     "StatefulSet": _statefulset,
     "DaemonSet": _daemonset,
     "ReplicaSet": lambda o: _template(o.setdefault("spec", {})),
+    "ReplicationController": _replication_controller,
     "Job": _job,
     "Service": _service,
     "Secret": _secret,
@@ -128,11 +179,13 @@ _SPEC_DEFAULTS = {
 }
 
 _INITIAL_STATUS = {
+    "CustomResourceDefinition": _crd_status,
     "Namespace": lambda o: {"phase": "Active"},
     "Pod": lambda o: {"phase": "Pending", "qosClass": "BestEffort"},
     "Service": lambda o: {"loadBalancer": {}},
     "Deployment": lambda o: {},
     "ReplicaSet": lambda o: {"replicas": 0},
+    "ReplicationController": lambda o: {"replicas": 0},
     "StatefulSet": lambda o: {"replicas": 0, "availableReplicas": 0},
     "DaemonSet": lambda o: {
         "currentNumberScheduled": 0,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from sandbox.kube.api import Api, now
+from sandbox.kube.api import Api
 from sandbox.kube.resources import Resource, by_plural
 
 EVENTS = by_plural("", "events")
@@ -23,7 +23,7 @@ def record_event(
     """Write one Event about ``obj``; the oldest ones go once there are too many."""
     meta = obj["metadata"]
     namespace = meta.get("namespace") or "default"
-    stamp = now()
+    stamp = api.now()
     event = {
         "apiVersion": "v1",
         "kind": "Event",

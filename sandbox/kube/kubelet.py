@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 
-from sandbox.kube.api import Api, now
+from sandbox.kube.api import Api
+from sandbox.kube.clock import STAMP_FORMAT
 from sandbox.kube.config import SandboxConfig
 from sandbox.kube.events import record_event
 from sandbox.kube.images import ImageChecker, full_reference
@@ -27,9 +28,34 @@ class PodRuntime:
     stamps: dict[str, str] = field(default_factory=dict)
     reported: set[str] = field(default_factory=set)
 
-    def stamp(self, state: str) -> str:
-        """When this pod first reached ``state`` (an API timestamp)."""
-        return self.stamps.setdefault(state, now())
+    def stamp(self, state: str, now: str) -> str:
+        """When this pod first reached ``state`` (an API timestamp; ``now`` if not yet)."""
+        return self.stamps.setdefault(state, now)
+
+
+# The kubelet's container restart back-off: 10 s, doubling after each restart, at most 5 min.
+BACKOFF_INITIAL, BACKOFF_MAX = 10.0, 300.0
+
+
+def crash_backoff(elapsed: float) -> tuple[int, float, float]:
+    """A crash-looping container ``elapsed`` s after its first crash:
+    (restartCount, the back-off now running, seconds since the last crash)."""
+    restarts, delay, at = 1, BACKOFF_INITIAL, 0.0
+    while delay < BACKOFF_MAX and at + delay <= elapsed:
+        at += delay
+        restarts += 1
+        delay = min(delay * 2, BACKOFF_MAX)
+    if delay >= BACKOFF_MAX and elapsed >= at + delay:
+        steps = int((elapsed - at) // delay)
+        at += steps * delay
+        restarts += steps
+    return restarts, delay, elapsed - at
+
+
+def go_duration(seconds: float) -> str:
+    """A whole-second duration the way Go prints it: ``10s``, ``1m20s``, ``5m0s``."""
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
 
 
 def runs_to_completion(pod: dict) -> bool:
@@ -55,7 +81,7 @@ class Kubelet:
 
     def schedule(self, uid: str, delay: float) -> None:
         """The pod with ``uid`` becomes ready (or fails) ``delay`` seconds from now."""
-        self.runtime[uid] = PodRuntime(time.monotonic() + delay)
+        self.runtime[uid] = PodRuntime(self.api.clock.monotonic() + delay)
 
     def tick(self, pods: list[dict]) -> None:
         live = set()
@@ -108,7 +134,7 @@ class Kubelet:
                     if runs_to_completion(pod)
                     else self.config.rollout_seconds
                 )
-                rt = PodRuntime(time.monotonic() + delay)
+                rt = PodRuntime(self.api.clock.monotonic() + delay)
             self.runtime[uid] = rt
         return rt
 
@@ -143,7 +169,7 @@ class Kubelet:
             f"Successfully assigned {ns}/{name} to sandbox-node",
             "default-scheduler",
         )
-        if time.monotonic() < rt.ready_at:
+        if self.api.clock.monotonic() < rt.ready_at:
             status = self._status(pod, rt, "creating")
         else:
             status = self._status(pod, rt, rt.outcome)
@@ -219,7 +245,7 @@ class Kubelet:
 
     def _status(self, pod: dict, rt: PodRuntime, state: str) -> dict:
         meta = pod["metadata"]
-        created = meta.get("creationTimestamp", now())
+        created = meta.get("creationTimestamp") or self.api.now()
         phase = {
             "creating": "Pending",
             "pull": "Pending",
@@ -232,7 +258,7 @@ class Kubelet:
         statuses = [
             self._container_status(pod, rt, c, state) for c in pod["spec"].get("containers") or []
         ]
-        ready_stamp = rt.stamp("ready") if ready else rt.stamp(f"notready-{state}")
+        ready_stamp = rt.stamp("ready" if ready else f"notready-{state}", self.api.now())
         flag = "True" if ready else "False"
         conditions = [
             {
@@ -312,12 +338,15 @@ class Kubelet:
                 }
             }
         elif state == "crash" and name == rt.bad_container:
-            elapsed = max(0.0, time.monotonic() - rt.ready_at)
-            status.update(restartCount=1 + int(elapsed // 10), imageID=image_id, containerID=cid)
+            elapsed = max(0.0, self.api.clock.monotonic() - rt.ready_at)
+            restarts, backoff, since_crash = crash_backoff(elapsed)
+            status.update(restartCount=restarts, imageID=image_id, containerID=cid)
+            crashed = (self.api.clock.now() - timedelta(seconds=since_crash)).strftime(STAMP_FORMAT)
             status["state"] = {
                 "waiting": {
                     "reason": "CrashLoopBackOff",
-                    "message": f"back-off 10s restarting failed container={name} "
+                    "message": f"back-off {go_duration(backoff)} restarting failed "
+                    f"container={name} "
                     f"pod={pod['metadata']['name']}_{pod['metadata']['namespace']}"
                     f"({pod['metadata']['uid']})",
                 }
@@ -326,8 +355,8 @@ class Kubelet:
                 "terminated": {
                     "exitCode": 1,
                     "reason": "Error",
-                    "startedAt": rt.stamp("started"),
-                    "finishedAt": rt.stamp("started"),
+                    "startedAt": crashed,
+                    "finishedAt": crashed,
                     "containerID": cid,
                 }
             }
@@ -338,12 +367,12 @@ class Kubelet:
                 "terminated": {
                     "exitCode": 1 if failed else 0,
                     "reason": "Error" if failed else "Completed",
-                    "startedAt": rt.stamp("started"),
-                    "finishedAt": rt.stamp("finished"),
+                    "startedAt": rt.stamp("started", self.api.now()),
+                    "finishedAt": rt.stamp("finished", self.api.now()),
                     "containerID": cid,
                 }
             }
         else:
             status.update(ready=True, started=True, imageID=image_id, containerID=cid)
-            status["state"] = {"running": {"startedAt": rt.stamp("started")}}
+            status["state"] = {"running": {"startedAt": rt.stamp("started", self.api.now())}}
         return status

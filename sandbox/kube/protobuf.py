@@ -1,12 +1,17 @@
-"""Decode the Kubernetes protobuf request bodies that Helm sends.
+"""Decode the Kubernetes protobuf request bodies that Helm and kubectl send.
 
-Helm's release storage writes Secrets with
-``Content-Type: application/vnd.kubernetes.protobuf`` and does not fall back
-to JSON, so the emulator turns those bodies into the JSON-shaped objects the
+Helm's release storage writes Secrets, and kubectl's imperative ``create``
+commands (namespace, deployment, configmap, service, serviceaccount, job,
+cronjob, role, rolebinding, pdb, quota, priorityclass, ingress), ``expose``,
+``autoscale`` and ``auth can-i`` send their objects, with
+``Content-Type: application/vnd.kubernetes.protobuf`` and no fallback to
+JSON, so the emulator turns those bodies into the JSON-shaped objects the
 rest of it works with. The wire format is: the magic ``k8s\\x00``, then a
 ``runtime.Unknown`` {typeMeta=1 {apiVersion=1, kind=2}, raw=2,
-contentEncoding=3, contentType=4} whose ``raw`` is the typed message. Field
-numbers follow k8s.io/api core/v1 and apimachinery meta/v1 generated.proto.
+contentEncoding=3, contentType=4} whose ``raw`` is the typed message, decoded
+by the table :data:`SCHEMAS` (field numbers of k8s.io/api and apimachinery
+``generated.proto``). A field the table does not know is a 415 that says to
+send JSON, never a silently dropped value.
 """
 
 from __future__ import annotations
@@ -102,114 +107,594 @@ def _map_entry(value: int | bytes) -> tuple[str, bytes]:
     return key, item
 
 
-def _time(value: int | bytes) -> str:
+_UNSET = object()
+
+
+def _time(value: int | bytes) -> object:
+    """A ``metav1.Time`` {seconds=1, nanos=2}; the zero time means "not set"."""
     seconds = 0
     for number, part in _fields(_raw(value)):
         if number == 1:
             seconds = _int64(part)
+    if not seconds:
+        return _UNSET
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _owner_reference(value: int | bytes) -> dict:
-    names = {1: "kind", 3: "name", 4: "uid", 5: "apiVersion"}
-    flags = {6: "controller", 7: "blockOwnerDeletion"}
-    ref: dict = {}
+def _int_or_string(value: int | bytes) -> int | str:
+    """``intstr.IntOrString`` {type=1 (0 int, 1 string), intVal=2, strVal=3}."""
+    kind, number_value, text = 0, 0, ""
     for number, part in _fields(_raw(value)):
-        if number in names:
-            ref[names[number]] = _text(part)
-        elif number in flags:
-            ref[flags[number]] = bool(part)
-    return ref
-
-
-def _managed_fields_entry(value: int | bytes) -> dict:
-    names = {1: "manager", 2: "operation", 3: "apiVersion", 6: "fieldsType", 8: "subresource"}
-    entry: dict = {}
-    for number, part in _fields(_raw(value)):
-        if number in names:
-            entry[names[number]] = _text(part)
-        elif number == 4:
-            entry["time"] = _time(part)
-        elif number == 7:
-            raw = b"".join(_raw(p) for n, p in _fields(_raw(part)) if n == 1)
-            entry["fieldsV1"] = json.loads(raw) if raw else {}
-    return entry
-
-
-def _object_meta(buf: bytes) -> dict:
-    strings = {
-        1: "name",
-        2: "generateName",
-        3: "namespace",
-        4: "selfLink",
-        5: "uid",
-        6: "resourceVersion",
-    }
-    meta: dict = {}
-    for number, value in _fields(buf):
-        if number in strings:
-            meta[strings[number]] = _text(value)
-        elif number == 7:
-            meta["generation"] = _int64(value)
-        elif number == 8:
-            meta["creationTimestamp"] = _time(value)
-        elif number == 9:
-            meta["deletionTimestamp"] = _time(value)
-        elif number == 10:
-            meta["deletionGracePeriodSeconds"] = _int64(value)
-        elif number in (11, 12):
-            key, item = _map_entry(value)
-            meta.setdefault("labels" if number == 11 else "annotations", {})[key] = item.decode()
-        elif number == 13:
-            meta.setdefault("ownerReferences", []).append(_owner_reference(value))
-        elif number == 14:
-            meta.setdefault("finalizers", []).append(_text(value))
-        elif number == 17:
-            meta.setdefault("managedFields", []).append(_managed_fields_entry(value))
-    return meta
-
-
-def _secret(buf: bytes) -> dict:
-    secret: dict = {"apiVersion": "v1", "kind": "Secret", "metadata": {}}
-    for number, value in _fields(buf):
         if number == 1:
-            secret["metadata"] = _object_meta(_raw(value))
+            kind = _int64(part)
         elif number == 2:
-            key, item = _map_entry(value)
-            secret.setdefault("data", {})[key] = base64.b64encode(item).decode("ascii")
+            number_value = _int64(part)
         elif number == 3:
-            secret["type"] = _text(value)
-        elif number == 4:
-            key, item = _map_entry(value)
-            secret.setdefault("stringData", {})[key] = item.decode()
-        elif number == 5:
-            secret["immutable"] = bool(value)
-    return secret
+            text = _text(part)
+    return text if kind == 1 else number_value
 
 
-def _delete_options(buf: bytes) -> dict:
-    options: dict = {"kind": "DeleteOptions", "apiVersion": "meta.k8s.io/v1"}
-    for number, value in _fields(buf):
-        if number == 1:
-            options["gracePeriodSeconds"] = _int64(value)
-        elif number == 2:
-            names = {1: "uid", 2: "resourceVersion"}
-            options["preconditions"] = {
-                names[n]: _text(p) for n, p in _fields(_raw(value)) if n in names
-            }
-        elif number == 3:
-            options["orphanDependents"] = bool(value)
-        elif number == 4:
-            options["propagationPolicy"] = _text(value)
-        elif number == 5:
-            options.setdefault("dryRun", []).append(_text(value))
-    return options
+def _quantity(value: int | bytes) -> str:
+    """``resource.Quantity`` {string=1}."""
+    return "".join(_text(p) for n, p in _fields(_raw(value)) if n == 1)
 
 
-_DECODERS: dict[str, Callable[[bytes], dict]] = {
-    "Secret": _secret,
-    "DeleteOptions": _delete_options,
+def _raw_json(value: int | bytes) -> object:
+    """``runtime.RawExtension`` / ``FieldsV1`` {raw=1}: JSON bytes."""
+    raw = b"".join(_raw(p) for n, p in _fields(_raw(value)) if n == 1)
+    return json.loads(raw) if raw else {}
+
+
+# Message schemas: field number -> (JSON name, type). Field numbers and names follow
+# the ``generated.proto`` files of k8s.io/api and k8s.io/apimachinery. Types:
+#   string, int, bool        non-pointer Go fields: zero values mean "not set" (omitempty)
+#   string*, int*, bool*     pointer fields: sent only when set, so a zero is a value
+#   bytes                    base64 in JSON
+#   time, intstr, quantity, raw, fieldsV1
+#   map, map:bytes, map:quantity    map<string, ...>
+#   []T                      repeated (every element kept, "" too)
+#   !Message                 an embedded Go struct: its fields are inlined in JSON
+#   -                        ignored (status: the API server ignores it on create)
+#   Message                  a nested message
+Schema = dict[int, tuple[str, str]]
+SCHEMAS: dict[str, Schema] = {
+    # k8s.io/apimachinery/pkg/apis/meta/v1
+    "ObjectMeta": {
+        1: ("name", "string"),
+        2: ("generateName", "string"),
+        3: ("namespace", "string"),
+        4: ("selfLink", "string"),
+        5: ("uid", "string"),
+        6: ("resourceVersion", "string"),
+        7: ("generation", "int"),
+        8: ("creationTimestamp", "time"),
+        9: ("deletionTimestamp", "time"),
+        10: ("deletionGracePeriodSeconds", "int*"),
+        11: ("labels", "map"),
+        12: ("annotations", "map"),
+        13: ("ownerReferences", "[]OwnerReference"),
+        14: ("finalizers", "[]string"),
+        17: ("managedFields", "[]ManagedFieldsEntry"),
+    },
+    "OwnerReference": {
+        1: ("kind", "string"),
+        3: ("name", "string"),
+        4: ("uid", "string"),
+        5: ("apiVersion", "string"),
+        6: ("controller", "bool*"),
+        7: ("blockOwnerDeletion", "bool*"),
+    },
+    "ManagedFieldsEntry": {
+        1: ("manager", "string"),
+        2: ("operation", "string"),
+        3: ("apiVersion", "string"),
+        4: ("time", "time"),
+        6: ("fieldsType", "string"),
+        7: ("fieldsV1", "fieldsV1"),
+        8: ("subresource", "string"),
+    },
+    "LabelSelector": {
+        1: ("matchLabels", "map"),
+        2: ("matchExpressions", "[]LabelSelectorRequirement"),
+    },
+    "LabelSelectorRequirement": {
+        1: ("key", "string"),
+        2: ("operator", "string"),
+        3: ("values", "[]string"),
+    },
+    "DeleteOptions": {
+        1: ("gracePeriodSeconds", "int*"),
+        2: ("preconditions", "Preconditions"),
+        3: ("orphanDependents", "bool*"),
+        4: ("propagationPolicy", "string*"),
+        5: ("dryRun", "[]string"),
+        6: ("ignoreStoreReadErrorWithClusterBreakingPotential", "bool*"),
+    },
+    "Preconditions": {1: ("uid", "string*"), 2: ("resourceVersion", "string*")},
+    # k8s.io/api/core/v1
+    "Namespace": {1: ("metadata", "ObjectMeta"), 2: ("spec", "NamespaceSpec"), 3: ("status", "-")},
+    "NamespaceSpec": {1: ("finalizers", "[]string")},
+    "ConfigMap": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("data", "map"),
+        3: ("binaryData", "map:bytes"),
+        4: ("immutable", "bool*"),
+    },
+    "Secret": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("data", "map:bytes"),
+        3: ("type", "string"),
+        4: ("stringData", "map"),
+        5: ("immutable", "bool*"),
+    },
+    "ServiceAccount": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("secrets", "[]ObjectReference"),
+        3: ("imagePullSecrets", "[]LocalObjectReference"),
+        4: ("automountServiceAccountToken", "bool*"),
+    },
+    "ObjectReference": {
+        1: ("kind", "string"),
+        2: ("namespace", "string"),
+        3: ("name", "string"),
+        4: ("uid", "string"),
+        5: ("apiVersion", "string"),
+        6: ("resourceVersion", "string"),
+        7: ("fieldPath", "string"),
+    },
+    "LocalObjectReference": {1: ("name", "string")},
+    "Service": {1: ("metadata", "ObjectMeta"), 2: ("spec", "ServiceSpec"), 3: ("status", "-")},
+    "ServiceSpec": {
+        1: ("ports", "[]ServicePort"),
+        2: ("selector", "map"),
+        3: ("clusterIP", "string"),
+        4: ("type", "string"),
+        5: ("externalIPs", "[]string"),
+        7: ("sessionAffinity", "string"),
+        8: ("loadBalancerIP", "string"),
+        9: ("loadBalancerSourceRanges", "[]string"),
+        10: ("externalName", "string"),
+        11: ("externalTrafficPolicy", "string"),
+        12: ("healthCheckNodePort", "int"),
+        13: ("publishNotReadyAddresses", "bool"),
+        14: ("sessionAffinityConfig", "SessionAffinityConfig"),
+        17: ("ipFamilyPolicy", "string*"),
+        18: ("clusterIPs", "[]string"),
+        19: ("ipFamilies", "[]string"),
+        20: ("allocateLoadBalancerNodePorts", "bool*"),
+        21: ("loadBalancerClass", "string*"),
+        22: ("internalTrafficPolicy", "string*"),
+        23: ("trafficDistribution", "string*"),
+    },
+    "SessionAffinityConfig": {1: ("clientIP", "ClientIPConfig")},
+    "ClientIPConfig": {1: ("timeoutSeconds", "int*")},
+    "ServicePort": {
+        1: ("name", "string"),
+        2: ("protocol", "string"),
+        3: ("port", "int"),
+        4: ("targetPort", "intstr"),
+        5: ("nodePort", "int"),
+        6: ("appProtocol", "string*"),
+    },
+    "PodTemplateSpec": {1: ("metadata", "ObjectMeta"), 2: ("spec", "PodSpec")},
+    "PodSpec": {
+        1: ("volumes", "[]Volume"),
+        2: ("containers", "[]Container"),
+        3: ("restartPolicy", "string"),
+        4: ("terminationGracePeriodSeconds", "int*"),
+        5: ("activeDeadlineSeconds", "int*"),
+        6: ("dnsPolicy", "string"),
+        7: ("nodeSelector", "map"),
+        8: ("serviceAccountName", "string"),
+        9: ("serviceAccount", "string"),
+        10: ("nodeName", "string"),
+        11: ("hostNetwork", "bool"),
+        12: ("hostPID", "bool"),
+        13: ("hostIPC", "bool"),
+        15: ("imagePullSecrets", "[]LocalObjectReference"),
+        16: ("hostname", "string"),
+        17: ("subdomain", "string"),
+        19: ("schedulerName", "string"),
+        20: ("initContainers", "[]Container"),
+        21: ("automountServiceAccountToken", "bool*"),
+        22: ("tolerations", "[]Toleration"),
+        24: ("priorityClassName", "string"),
+        25: ("priority", "int*"),
+        27: ("shareProcessNamespace", "bool*"),
+        29: ("runtimeClassName", "string*"),
+        30: ("enableServiceLinks", "bool*"),
+        31: ("preemptionPolicy", "string*"),
+        35: ("setHostnameAsFQDN", "bool*"),
+        37: ("hostUsers", "bool*"),
+    },
+    "Container": {
+        1: ("name", "string"),
+        2: ("image", "string"),
+        3: ("command", "[]string"),
+        4: ("args", "[]string"),
+        5: ("workingDir", "string"),
+        6: ("ports", "[]ContainerPort"),
+        7: ("env", "[]EnvVar"),
+        8: ("resources", "ResourceRequirements"),
+        9: ("volumeMounts", "[]VolumeMount"),
+        10: ("livenessProbe", "Probe"),
+        11: ("readinessProbe", "Probe"),
+        13: ("terminationMessagePath", "string"),
+        14: ("imagePullPolicy", "string"),
+        16: ("stdin", "bool"),
+        17: ("stdinOnce", "bool"),
+        18: ("tty", "bool"),
+        19: ("envFrom", "[]EnvFromSource"),
+        20: ("terminationMessagePolicy", "string"),
+        22: ("startupProbe", "Probe"),
+        24: ("restartPolicy", "string*"),
+    },
+    "ContainerPort": {
+        1: ("name", "string"),
+        2: ("hostPort", "int"),
+        3: ("containerPort", "int"),
+        4: ("protocol", "string"),
+        5: ("hostIP", "string"),
+    },
+    "EnvVar": {1: ("name", "string"), 2: ("value", "string"), 3: ("valueFrom", "EnvVarSource")},
+    "EnvVarSource": {
+        1: ("fieldRef", "ObjectFieldSelector"),
+        2: ("resourceFieldRef", "ResourceFieldSelector"),
+        3: ("configMapKeyRef", "KeySelector"),
+        4: ("secretKeyRef", "KeySelector"),
+    },
+    "ObjectFieldSelector": {1: ("apiVersion", "string"), 2: ("fieldPath", "string")},
+    "ResourceFieldSelector": {
+        1: ("containerName", "string"),
+        2: ("resource", "string"),
+        3: ("divisor", "quantity"),
+    },
+    "KeySelector": {
+        1: ("localObjectReference", "!LocalObjectReference"),
+        2: ("key", "string"),
+        3: ("optional", "bool*"),
+    },
+    "EnvFromSource": {
+        1: ("prefix", "string"),
+        2: ("configMapRef", "EnvSource"),
+        3: ("secretRef", "EnvSource"),
+    },
+    "EnvSource": {
+        1: ("localObjectReference", "!LocalObjectReference"),
+        2: ("optional", "bool*"),
+    },
+    "ResourceRequirements": {
+        1: ("limits", "map:quantity"),
+        2: ("requests", "map:quantity"),
+    },
+    "VolumeMount": {
+        1: ("name", "string"),
+        2: ("readOnly", "bool"),
+        3: ("mountPath", "string"),
+        4: ("subPath", "string"),
+        5: ("mountPropagation", "string*"),
+        6: ("subPathExpr", "string"),
+    },
+    "Volume": {1: ("name", "string"), 2: ("volumeSource", "!VolumeSource")},
+    "VolumeSource": {
+        1: ("hostPath", "HostPathVolumeSource"),
+        2: ("emptyDir", "EmptyDirVolumeSource"),
+        6: ("secret", "SecretVolumeSource"),
+        10: ("persistentVolumeClaim", "PersistentVolumeClaimVolumeSource"),
+        19: ("configMap", "ConfigMapVolumeSource"),
+    },
+    "HostPathVolumeSource": {1: ("path", "string"), 2: ("type", "string*")},
+    "EmptyDirVolumeSource": {1: ("medium", "string"), 2: ("sizeLimit", "quantity")},
+    "SecretVolumeSource": {
+        1: ("secretName", "string"),
+        2: ("items", "[]KeyToPath"),
+        3: ("defaultMode", "int*"),
+        4: ("optional", "bool*"),
+    },
+    "ConfigMapVolumeSource": {
+        1: ("localObjectReference", "!LocalObjectReference"),
+        2: ("items", "[]KeyToPath"),
+        3: ("defaultMode", "int*"),
+        4: ("optional", "bool*"),
+    },
+    "KeyToPath": {1: ("key", "string"), 2: ("path", "string"), 3: ("mode", "int*")},
+    "PersistentVolumeClaimVolumeSource": {1: ("claimName", "string"), 2: ("readOnly", "bool")},
+    "Probe": {
+        1: ("handler", "!ProbeHandler"),
+        2: ("initialDelaySeconds", "int"),
+        3: ("timeoutSeconds", "int"),
+        4: ("periodSeconds", "int"),
+        5: ("successThreshold", "int"),
+        6: ("failureThreshold", "int"),
+        7: ("terminationGracePeriodSeconds", "int*"),
+    },
+    "ProbeHandler": {
+        1: ("exec", "ExecAction"),
+        2: ("httpGet", "HTTPGetAction"),
+        3: ("tcpSocket", "TCPSocketAction"),
+        4: ("grpc", "GRPCAction"),
+    },
+    "ExecAction": {1: ("command", "[]string")},
+    "HTTPGetAction": {
+        1: ("path", "string"),
+        2: ("port", "intstr"),
+        3: ("host", "string"),
+        4: ("scheme", "string"),
+        5: ("httpHeaders", "[]HTTPHeader"),
+    },
+    "HTTPHeader": {1: ("name", "string"), 2: ("value", "string")},
+    "TCPSocketAction": {1: ("port", "intstr"), 2: ("host", "string")},
+    "GRPCAction": {1: ("port", "int"), 2: ("service", "string*")},
+    "Toleration": {
+        1: ("key", "string"),
+        2: ("operator", "string"),
+        3: ("value", "string"),
+        4: ("effect", "string"),
+        5: ("tolerationSeconds", "int*"),
+    },
+    "ResourceQuota": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("spec", "ResourceQuotaSpec"),
+        3: ("status", "-"),
+    },
+    "ResourceQuotaSpec": {1: ("hard", "map:quantity"), 2: ("scopes", "[]string")},
+    # k8s.io/api/apps/v1
+    "Deployment": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("spec", "DeploymentSpec"),
+        3: ("status", "-"),
+    },
+    "DeploymentSpec": {
+        1: ("replicas", "int*"),
+        2: ("selector", "LabelSelector"),
+        3: ("template", "PodTemplateSpec"),
+        4: ("strategy", "DeploymentStrategy"),
+        5: ("minReadySeconds", "int"),
+        6: ("revisionHistoryLimit", "int*"),
+        7: ("paused", "bool"),
+        9: ("progressDeadlineSeconds", "int*"),
+    },
+    "DeploymentStrategy": {
+        1: ("type", "string"),
+        2: ("rollingUpdate", "RollingUpdateDeployment"),
+    },
+    "RollingUpdateDeployment": {1: ("maxUnavailable", "intstr"), 2: ("maxSurge", "intstr")},
+    # k8s.io/api/batch/v1
+    "Job": {1: ("metadata", "ObjectMeta"), 2: ("spec", "JobSpec"), 3: ("status", "-")},
+    "JobSpec": {
+        1: ("parallelism", "int*"),
+        2: ("completions", "int*"),
+        3: ("activeDeadlineSeconds", "int*"),
+        4: ("selector", "LabelSelector"),
+        5: ("manualSelector", "bool*"),
+        6: ("template", "PodTemplateSpec"),
+        7: ("backoffLimit", "int*"),
+        8: ("ttlSecondsAfterFinished", "int*"),
+        9: ("completionMode", "string*"),
+        10: ("suspend", "bool*"),
+        12: ("backoffLimitPerIndex", "int*"),
+        13: ("maxFailedIndexes", "int*"),
+        14: ("podReplacementPolicy", "string*"),
+        16: ("managedBy", "string*"),
+    },
+    "CronJob": {1: ("metadata", "ObjectMeta"), 2: ("spec", "CronJobSpec"), 3: ("status", "-")},
+    "CronJobSpec": {
+        1: ("schedule", "string"),
+        2: ("startingDeadlineSeconds", "int*"),
+        3: ("concurrencyPolicy", "string"),
+        4: ("suspend", "bool*"),
+        5: ("jobTemplate", "JobTemplateSpec"),
+        6: ("successfulJobsHistoryLimit", "int*"),
+        7: ("failedJobsHistoryLimit", "int*"),
+        8: ("timeZone", "string*"),
+    },
+    "JobTemplateSpec": {1: ("metadata", "ObjectMeta"), 2: ("spec", "JobSpec")},
+    # k8s.io/api/rbac/v1
+    "Role": {1: ("metadata", "ObjectMeta"), 2: ("rules", "[]PolicyRule")},
+    "ClusterRole": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("rules", "[]PolicyRule"),
+        3: ("aggregationRule", "AggregationRule"),
+    },
+    "AggregationRule": {1: ("clusterRoleSelectors", "[]LabelSelector")},
+    "PolicyRule": {
+        1: ("verbs", "[]string"),
+        2: ("apiGroups", "[]string"),
+        3: ("resources", "[]string"),
+        4: ("resourceNames", "[]string"),
+        5: ("nonResourceURLs", "[]string"),
+    },
+    "RoleBinding": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("subjects", "[]Subject"),
+        3: ("roleRef", "RoleRef"),
+    },
+    "ClusterRoleBinding": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("subjects", "[]Subject"),
+        3: ("roleRef", "RoleRef"),
+    },
+    "Subject": {
+        1: ("kind", "string"),
+        2: ("apiGroup", "string"),
+        3: ("name", "string"),
+        4: ("namespace", "string"),
+    },
+    "RoleRef": {1: ("apiGroup", "string"), 2: ("kind", "string"), 3: ("name", "string")},
+    # k8s.io/api/policy/v1
+    "PodDisruptionBudget": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("spec", "PodDisruptionBudgetSpec"),
+        3: ("status", "-"),
+    },
+    "PodDisruptionBudgetSpec": {
+        1: ("minAvailable", "intstr*"),
+        2: ("selector", "LabelSelector"),
+        3: ("maxUnavailable", "intstr*"),
+        4: ("unhealthyPodEvictionPolicy", "string*"),
+    },
+    # k8s.io/api/scheduling/v1
+    "PriorityClass": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("value", "int"),
+        3: ("globalDefault", "bool"),
+        4: ("description", "string"),
+        5: ("preemptionPolicy", "string*"),
+    },
+    # k8s.io/api/networking/v1
+    "Ingress": {1: ("metadata", "ObjectMeta"), 2: ("spec", "IngressSpec"), 3: ("status", "-")},
+    "IngressSpec": {
+        1: ("defaultBackend", "IngressBackend"),
+        2: ("tls", "[]IngressTLS"),
+        3: ("rules", "[]IngressRule"),
+        4: ("ingressClassName", "string*"),
+    },
+    "IngressBackend": {
+        3: ("resource", "TypedLocalObjectReference"),
+        4: ("service", "IngressServiceBackend"),
+    },
+    "TypedLocalObjectReference": {
+        1: ("apiGroup", "string*"),
+        2: ("kind", "string"),
+        3: ("name", "string"),
+    },
+    "IngressServiceBackend": {1: ("name", "string"), 2: ("port", "ServiceBackendPort")},
+    "ServiceBackendPort": {1: ("name", "string"), 2: ("number", "int")},
+    "IngressTLS": {1: ("hosts", "[]string"), 2: ("secretName", "string")},
+    "IngressRule": {1: ("host", "string"), 2: ("ingressRuleValue", "!IngressRuleValue")},
+    "IngressRuleValue": {1: ("http", "HTTPIngressRuleValue")},
+    "HTTPIngressRuleValue": {1: ("paths", "[]HTTPIngressPath")},
+    "HTTPIngressPath": {
+        1: ("path", "string"),
+        2: ("backend", "IngressBackend"),
+        3: ("pathType", "string*"),
+    },
+    # k8s.io/api/autoscaling/v1 (what kubectl autoscale sends)
+    "autoscaling/v1 HorizontalPodAutoscaler": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("spec", "HorizontalPodAutoscalerSpecV1"),
+        3: ("status", "-"),
+    },
+    "HorizontalPodAutoscalerSpecV1": {
+        1: ("scaleTargetRef", "CrossVersionObjectReference"),
+        2: ("minReplicas", "int*"),
+        3: ("maxReplicas", "int"),
+        4: ("targetCPUUtilizationPercentage", "int*"),
+    },
+    "CrossVersionObjectReference": {
+        1: ("kind", "string"),
+        2: ("name", "string"),
+        3: ("apiVersion", "string"),
+    },
+    # k8s.io/api/authorization/v1
+    "SelfSubjectAccessReview": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("spec", "SelfSubjectAccessReviewSpec"),
+        3: ("status", "-"),
+    },
+    "SelfSubjectAccessReviewSpec": {
+        1: ("resourceAttributes", "ResourceAttributes"),
+        2: ("nonResourceAttributes", "NonResourceAttributes"),
+    },
+    "ResourceAttributes": {
+        1: ("namespace", "string"),
+        2: ("verb", "string"),
+        3: ("group", "string"),
+        4: ("version", "string"),
+        5: ("resource", "string"),
+        6: ("subresource", "string"),
+        7: ("name", "string"),
+    },
+    "NonResourceAttributes": {1: ("path", "string"), 2: ("verb", "string")},
+    "SelfSubjectRulesReview": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("spec", "SelfSubjectRulesReviewSpec"),
+        3: ("status", "-"),
+    },
+    "SelfSubjectRulesReviewSpec": {1: ("namespace", "string")},
 }
+
+_SCALARS: dict[str, Callable[[int | bytes], object]] = {
+    "string": _text,
+    "int": _int64,
+    "bool": lambda v: bool(_int64(v)),
+    "bytes": lambda v: base64.b64encode(_raw(v)).decode("ascii"),
+    "time": _time,
+    "intstr": _int_or_string,
+    "quantity": _quantity,
+    "raw": _raw_json,
+    "fieldsV1": _raw_json,
+}
+_MAP_VALUES: dict[str, Callable[[bytes], object]] = {
+    "map": lambda b: b.decode("utf-8"),
+    "map:bytes": lambda b: base64.b64encode(b).decode("ascii"),
+    "map:quantity": _quantity,
+}
+
+
+def _value(value: int | bytes, kind: str) -> object:
+    base = kind.rstrip("*")
+    if base in _SCALARS:
+        return _SCALARS[base](value)
+    return decode_message(_raw(value), base)
+
+
+def decode_message(buf: bytes, message: str) -> dict:
+    """One protobuf message as its JSON-shaped dict, by :data:`SCHEMAS`."""
+    schema = SCHEMAS[message]
+    out: dict = {}
+    for number, value in _fields(buf):
+        spec = schema.get(number)
+        if spec is None:
+            raise ProtobufError(
+                f"field {number} of {message} is not one the sandbox decodes from protobuf; "
+                "send this object as JSON",
+                unsupported=True,
+            )
+        key, kind = spec
+        if kind == "-":
+            out[key] = {}
+        elif kind in _MAP_VALUES:
+            entry_key, item = _map_entry(value)
+            out.setdefault(key, {})[entry_key] = _MAP_VALUES[kind](item)
+        elif kind.startswith("[]"):
+            out.setdefault(key, []).append(_value(value, kind[2:]))
+        elif kind.startswith("!"):
+            out.update(decode_message(_raw(value), kind[1:]))
+        else:
+            decoded = _value(value, kind)
+            pointer = kind.endswith("*")
+            if decoded is _UNSET or (
+                not pointer and not isinstance(decoded, dict) and decoded in ("", 0, False)
+            ):
+                continue
+            out[key] = decoded
+    return out
+
+
+# Top-level kinds the sandbox decodes (the message of each has the kind's name).
+KINDS = (
+    "Secret",
+    "ConfigMap",
+    "Namespace",
+    "Service",
+    "ServiceAccount",
+    "ResourceQuota",
+    "Deployment",
+    "Job",
+    "CronJob",
+    "Role",
+    "ClusterRole",
+    "RoleBinding",
+    "ClusterRoleBinding",
+    "PodDisruptionBudget",
+    "PriorityClass",
+    "Ingress",
+    "autoscaling/v1 HorizontalPodAutoscaler",
+    "SelfSubjectAccessReview",
+    "SelfSubjectRulesReview",
+    "DeleteOptions",
+)
 
 
 def is_protobuf(content_type: str | None) -> bool:
@@ -244,14 +729,16 @@ def decode(body: bytes) -> dict:
         raise ProtobufError(
             f"protobuf content encoding {encoding!r} is not supported", unsupported=True
         )
-    decoder = _DECODERS.get(kind)
-    if decoder is None:
+    message = f"{api_version} {kind}" if f"{api_version} {kind}" in SCHEMAS else kind
+    if message not in KINDS:
         raise ProtobufError(
-            f"the sandbox decodes protobuf only for {', '.join(sorted(_DECODERS))}; "
+            f"the sandbox decodes protobuf only for {', '.join(sorted(KINDS))}; "
             f"send {kind or 'this object'} ({api_version or 'unknown version'}) as JSON",
             unsupported=True,
         )
-    obj = decoder(raw)
-    if kind != "DeleteOptions" and api_version:
-        obj["apiVersion"] = api_version
+    body = decode_message(raw, message)
+    if kind == "DeleteOptions":
+        return {"kind": "DeleteOptions", "apiVersion": "meta.k8s.io/v1", **body}
+    obj: dict = {"apiVersion": api_version, "kind": kind, "metadata": {}}
+    obj.update(body)
     return obj

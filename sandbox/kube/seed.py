@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from sandbox.kube import errors, resources
-from sandbox.kube.api import Api
+from sandbox.kube import errors
+from sandbox.kube.api import NAMESPACES, Api
 
 BASE_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 NODE = {
@@ -46,7 +46,7 @@ NODE = {
 
 
 def _create_missing(api: Api, doc: dict, namespace: str = "default") -> bool:
-    res = resources.by_kind(doc.get("apiVersion", ""), doc.get("kind", ""))
+    res = api.by_kind(doc.get("apiVersion", ""), doc.get("kind", ""))
     if res is None:
         raise ValueError(f"the sandbox does not serve {doc.get('apiVersion')} {doc.get('kind')}")
     ns = (doc.get("metadata") or {}).get("namespace") or namespace
@@ -64,6 +64,8 @@ def ensure_cluster_basics(api: Api) -> None:
     for name in BASE_NAMESPACES:
         _create_missing(api, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     _create_missing(api, NODE)
+    for namespace in api.store.list(NAMESPACES)[0]:
+        api.ensure_default_service_account(namespace["metadata"]["name"])
 
 
 def seed_documents(api: Api, docs: list[dict]) -> int:
@@ -71,7 +73,8 @@ def seed_documents(api: Api, docs: list[dict]) -> int:
 
     Objects that already exist (e.g. kept in the state file) are left as they are.
     """
-    ordered = sorted((d for d in docs if d), key=lambda d: d.get("kind") != "Namespace")
+    first = {"Namespace": 0, "CustomResourceDefinition": 1}
+    ordered = sorted((d for d in docs if d), key=lambda d: first.get(d.get("kind", ""), 2))
     return sum(_create_missing(api, doc) for doc in ordered)
 
 

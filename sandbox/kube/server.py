@@ -15,7 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from sandbox.kube import errors, resources, state
-from sandbox.kube.api import PATCH_TYPES, Api
+from sandbox.kube.api import CRDS, PATCH_TYPES, Api
+from sandbox.kube.clock import Clock
 from sandbox.kube.config import SandboxConfig
 from sandbox.kube.controller import Controller
 from sandbox.kube.kubeconfig import kubeconfig_text, write_kubeconfig
@@ -81,7 +82,7 @@ class Route:
     subresource: str
 
 
-def parse_resource_path(segments: list[str]) -> Route | None:
+def parse_resource_path(segments: list[str], api: Api) -> Route | None:
     """Route ``/api/v1/...`` or ``/apis/<g>/<v>/...`` segments to a resource."""
     if segments[0] == "api" and len(segments) > 2:
         group, version, rest = "", segments[1], segments[2:]
@@ -90,11 +91,11 @@ def parse_resource_path(segments: list[str]) -> Route | None:
     else:
         return None
     if rest[0] == "namespaces" and len(rest) >= 3:
-        res = resources.lookup(group, version, rest[2])
+        res = api.lookup(group, version, rest[2])
         if res is not None and res.namespaced and len(rest) <= 5:
             name = rest[3] if len(rest) > 3 else None
             return Route(res, rest[1], name, rest[4] if len(rest) > 4 else "")
-    res = resources.lookup(group, version, rest[0])
+    res = api.lookup(group, version, rest[0])
     if res is None or len(rest) > 3:
         return None
     if res.namespaced:
@@ -148,6 +149,8 @@ class Handler(BaseHTTPRequestHandler):
     def _send(self, code: int, body: bytes, content_type: str = "application/json") -> None:
         self.send_response(code)
         self.send_header("Content-Type", content_type)
+        for warning in getattr(self, "_warnings", None) or []:
+            self.send_header("Warning", "299 - " + json.dumps(warning))
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-cache, private")
         self.end_headers()
@@ -192,22 +195,28 @@ class Handler(BaseHTTPRequestHandler):
             doc = self._discovery(segments)
             if doc is not None:
                 return self._send_json(200, doc)
-        route = parse_resource_path(segments) if segments else None
+        route = parse_resource_path(segments, self.server.api) if segments else None
         if route is None:
             raise errors.path_not_found()
-        self._resource(method, route, query, raw)
+        with self.server.api.request(query.get("fieldValidation", "")) as warnings:
+            self._warnings = warnings
+            try:
+                self._resource(method, route, query, raw)
+            finally:
+                self._warnings = []
 
     def _discovery(self, segments: list[str]) -> dict | None:
         if segments == ["api"]:
             return resources.api_versions(f"127.0.0.1:{self.server.server_port}")
+        custom = self.server.api.custom_resources()
         if segments == ["apis"]:
-            return resources.api_group_list()
+            return resources.api_group_list(custom)
         if segments[0] == "api" and len(segments) == 2:
             return resources.api_resource_list("", segments[1])
         if segments[0] == "apis" and len(segments) == 2:
-            return resources.api_group(segments[1])
+            return resources.api_group(segments[1], custom)
         if segments[0] == "apis" and len(segments) == 3:
-            return resources.api_resource_list(segments[1], segments[2])
+            return resources.api_resource_list(segments[1], segments[2], custom)
         return None
 
     def _openapi(self, path: str, query: dict) -> None:
@@ -215,7 +224,9 @@ class Handler(BaseHTTPRequestHandler):
             from sandbox.kube import openapi
         except ImportError:
             openapi = None
-        answer = openapi.handle(path, query, self.headers.get("Accept", "")) if openapi else None
+        crds = self.server.api.store.list(CRDS)[0]
+        accept = self.headers.get("Accept", "")
+        answer = openapi.handle(path, query, accept, crds) if openapi else None
         if answer is None:
             raise errors.path_not_found()
         code, content_type, body = answer
@@ -228,6 +239,8 @@ class Handler(BaseHTTPRequestHandler):
         res, ns, name, sub = route.res, route.namespace, route.name, route.subresource
         if sub and sub not in res.subresources:
             raise errors.path_not_found()
+        if not res.stored:
+            return self._review(method, route, query, raw)
         if method == "GET" and name is None:
             if query.get("watch", "").lower() in ("true", "1"):
                 return self._watch(res, ns, query)
@@ -247,13 +260,15 @@ class Handler(BaseHTTPRequestHandler):
             )
         body = decode_body(self.headers.get("Content-Type", "application/json"), raw)
         dry_run = query.get("dryRun") == "All"
-        if method == "DELETE" and isinstance(body, dict):
-            dry_run = dry_run or "All" in (body.get("dryRun") or [])
+        options = body if method == "DELETE" and isinstance(body, dict) else {}
+        if options:
+            dry_run = dry_run or "All" in (options.get("dryRun") or [])
         if method == "POST" and name is None and ns is not None:
             return self._send_json(201, api.create(res, ns, body, dry_run=dry_run))
         if method == "PUT" and name is not None:
             if sub == "scale":
-                return self._send_json(200, api.update_scale(res, ns or "", name, None, body))
+                scale = api.update_scale(res, ns or "", name, None, body, dry_run=dry_run)
+                return self._send_json(200, scale)
             return self._send_json(200, api.update(res, ns or "", name, body, sub, dry_run=dry_run))
         if method == "PATCH" and name is not None:
             media = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
@@ -266,7 +281,8 @@ class Handler(BaseHTTPRequestHandler):
                     f"accepted media types include: {', '.join(PATCH_TYPES)}",
                 )
             if sub == "scale":
-                return self._send_json(200, api.update_scale(res, ns or "", name, patch_type, body))
+                scale = api.update_scale(res, ns or "", name, patch_type, body, dry_run=dry_run)
+                return self._send_json(200, scale)
             existed = api.store.get(res, ns or "", name) is not None
             obj = api.patch(
                 res,
@@ -280,17 +296,30 @@ class Handler(BaseHTTPRequestHandler):
                 dry_run=dry_run,
             )
             return self._send_json(200 if existed else 201, obj)
-        if method == "DELETE" and name is not None:
-            policy = (body or {}).get("propagationPolicy", "") if isinstance(body, dict) else ""
-            return self._send_json(
-                200,
-                api.delete(
-                    res, ns or "", name, query.get("propagationPolicy", policy), dry_run=dry_run
-                ),
-            )
         if method == "DELETE":
+            policy = query.get("propagationPolicy") or options.get("propagationPolicy", "")
+            orphan = query.get("orphanDependents", options.get("orphanDependents"))
+            if not policy and orphan in (True, "true"):
+                policy = "Orphan"
+            grace = query.get("gracePeriodSeconds", options.get("gracePeriodSeconds"))
+            if name is not None:
+                answer = api.delete(
+                    res,
+                    ns or "",
+                    name,
+                    policy,
+                    dry_run=dry_run,
+                    grace_period=None if grace in (None, "") else int(grace),
+                    preconditions=options.get("preconditions"),
+                )
+                return self._send_json(200, answer)
             doc = api.delete_collection(
-                res, ns, query.get("labelSelector"), query.get("fieldSelector")
+                res,
+                ns,
+                query.get("labelSelector"),
+                query.get("fieldSelector"),
+                dry_run=dry_run,
+                propagation=policy,
             )
             return self._send_json(200, doc)
         raise errors.ApiError(
@@ -299,10 +328,47 @@ class Handler(BaseHTTPRequestHandler):
             "the server does not allow this method on the requested resource",
         )
 
+    def _crd(self, res: Resource) -> dict | None:
+        if not res.custom:
+            return None
+        return self.server.api.store.get(CRDS, "", f"{res.plural}.{res.group}")
+
+    def _review(self, method: str, route: Route, query: dict, raw: bytes) -> None:
+        """Access reviews are answered, never stored: the sandbox has no RBAC, so every
+        request is allowed (``kubectl auth can-i`` says yes)."""
+        if method != "POST" or route.name is not None:
+            raise errors.ApiError(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            )
+        body = decode_body(self.headers.get("Content-Type", "application/json"), raw)
+        if not isinstance(body, dict):
+            raise errors.bad_request("the request body is not an object")
+        res = route.res
+        answer = {
+            "kind": res.kind,
+            "apiVersion": res.api_version,
+            "metadata": {"creationTimestamp": None},
+            "spec": body.get("spec") or {},
+        }
+        if res.kind == "SelfSubjectRulesReview":
+            answer["status"] = {
+                "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+                "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+                "incomplete": False,
+            }
+        else:
+            answer["status"] = {
+                "allowed": True,
+                "reason": "the sandbox cluster has no RBAC: everything is allowed",
+            }
+        self._send_json(201, answer)
+
     def _send_object(self, doc: dict, res: Resource) -> None:
         accept = self.headers.get("Accept", "")
         if wants_table(accept):
-            doc = as_table(doc, res)
+            doc = as_table(doc, res, self._crd(res))
         self._send_json(200, doc)
 
     def _pod_log(self, namespace: str, name: str, query: dict) -> None:
@@ -312,10 +378,42 @@ class Handler(BaseHTTPRequestHandler):
         container = query.get("container") or (containers[0] if containers else "")
         if container not in containers:
             raise errors.bad_request(f"container {container} is not valid for pod {name}")
+        status = next(
+            (
+                s
+                for s in (pod.get("status") or {}).get("containerStatuses") or []
+                if s.get("name") == container
+            ),
+            {},
+        )
+        previous = query.get("previous", "").lower() in ("true", "1")
+        terminated = (status.get("lastState") or {}).get("terminated") or {}
+        if previous and not terminated:
+            raise errors.bad_request(
+                f'previous terminated container "{container}" in pod "{name}" not found'
+            )
         text = api.store.pod_logs.get((namespace, name), "")
+        if previous:
+            started = terminated.get("startedAt")
+        else:
+            state = status.get("state") or {}
+            started = (
+                (state.get("running") or {}).get("startedAt")
+                or (state.get("terminated") or {}).get("startedAt")
+                or terminated.get("finishedAt")
+            )
+        if query.get("sinceSeconds") and started:
+            if api.clock.seconds_since(started) > int(query["sinceSeconds"]):
+                text = ""
         if query.get("tailLines"):
             lines = text.splitlines(keepends=True)
             text = "".join(lines[-int(query["tailLines"]) :]) if int(query["tailLines"]) else ""
+        if query.get("timestamps", "").lower() in ("true", "1"):
+            # RFC 3339 with nanoseconds, as the kubelet prefixes each line.
+            stamp = (started or api.now()).replace("Z", ".000000000Z")
+            text = "".join(f"{stamp} {line}" for line in text.splitlines(keepends=True))
+        if query.get("limitBytes"):
+            text = text.encode()[: int(query["limitBytes"])].decode(errors="ignore")
         self._send(200, text.encode(), "text/plain")
 
     def _watch(self, res: Resource, namespace: str | None, query: dict) -> None:
@@ -337,9 +435,10 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.flush()
         table = wants_table(self.headers.get("Accept", ""))
+        crd = self._crd(res) if table else None
         for event in events:
             if table and event["type"] != "ERROR":
-                event = {"type": event["type"], "object": as_table(event["object"], res)}
+                event = {"type": event["type"], "object": as_table(event["object"], res, crd)}
             line = json.dumps(event).encode() + b"\n"
             self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
             self.wfile.flush()
@@ -388,6 +487,11 @@ class RunningSandbox:
     @property
     def port(self) -> int:
         return self.server.server_port
+
+    @property
+    def clock(self) -> Clock:
+        """The sandbox's clock; ``clock.advance(seconds)`` simulates idle time."""
+        return self.store.clock
 
     @property
     def url(self) -> str:

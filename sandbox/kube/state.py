@@ -8,7 +8,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from sandbox.kube.resources import RESOURCES
+from sandbox.kube.resources import CRD_GROUP, RESOURCES, custom_resources
 from sandbox.kube.store import Store
 
 
@@ -18,7 +18,12 @@ def load(store: Store, path: str | os.PathLike) -> bool:
     if not target.exists():
         return False
     data = json.loads(target.read_text())
-    store.restore(data, {r.key: r for r in RESOURCES})
+    served = {r.key: r for r in RESOURCES}
+    for entry in data.get("objects", []):
+        if entry.get("resource") == f"{CRD_GROUP}/customresourcedefinitions":
+            for res in custom_resources(entry["object"]):
+                served.setdefault(res.key, res)
+    store.restore(data, served)
     return True
 
 

@@ -16,7 +16,9 @@ class StatefulSetController(WorkloadController):
         """Ordered pods ``<name>-<i>``; updates replace the highest ordinal first."""
         meta, spec = sts["metadata"], sts["spec"]
         desired = int(spec.get("replicas", 1))
-        revision = f"{meta['name']}-{template_hash(spec.get('template') or {})}"
+        revision_hash = template_hash(spec.get("template") or {})
+        revision = f"{meta['name']}-{revision_hash}"
+        self.sync_revision(STATEFULSETS, sts, spec.get("template") or {}, revision_hash)
         by_ordinal = {}
         for pod in pods:
             ordinal = pod["metadata"]["name"].rsplit("-", 1)[-1]
@@ -28,6 +30,7 @@ class StatefulSetController(WorkloadController):
         all_ready = all(pod_ready(p) for p in present.values())
         missing = [i for i in range(desired) if i not in present]
         template = spec.get("template") or {}
+        strategy = spec.get("updateStrategy") or {}
         if missing and all_ready:
             ordinal = missing[0]
             name = f"{meta['name']}-{ordinal}"
@@ -43,11 +46,14 @@ class StatefulSetController(WorkloadController):
             self.kubelet.schedule(
                 pod["metadata"]["uid"], self.config.rollout_seconds / max(desired, 1)
             )
-        elif not missing and all_ready:
+        elif not missing and all_ready and strategy.get("type", "RollingUpdate") != "OnDelete":
+            # RollingUpdate replaces ordinals >= partition only; OnDelete replaces none.
+            partition = int((strategy.get("rollingUpdate") or {}).get("partition") or 0)
             stale = [
                 i
                 for i, p in present.items()
-                if p["metadata"].get("labels", {}).get("controller-revision-hash") != revision
+                if i >= partition
+                and p["metadata"].get("labels", {}).get("controller-revision-hash") != revision
             ]
             if stale:
                 self.delete_pods([present[max(stale)]])

@@ -8,6 +8,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
+from sandbox.kube.clock import Clock
 from sandbox.kube.resources import Resource
 
 ObjectKey = tuple[str, str, str]  # (resource key, namespace or "", name)
@@ -27,7 +28,8 @@ class Change:
 class Store:
     """Thread-safe object storage. Stored dicts are replaced, never mutated in place."""
 
-    def __init__(self, log_size: int = 20000) -> None:
+    def __init__(self, log_size: int = 20000, clock: Clock | None = None) -> None:
+        self.clock = clock or Clock()
         self.lock = threading.RLock()
         self._changed = threading.Condition(self.lock)
         self._objects: dict[ObjectKey, dict] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -63,7 +64,140 @@ def _job_status(job: dict) -> str:
     return "Running"
 
 
+def _containers(obj: dict) -> list[dict]:
+    spec = obj.get("spec") or {}
+    if "jobTemplate" in spec:
+        spec = spec["jobTemplate"].get("spec") or {}
+    template = (spec.get("template") or {}).get("spec") or {}
+    return template.get("containers") or []
+
+
+def _names(obj: dict) -> str:
+    return ",".join(c.get("name", "") for c in _containers(obj)) or "<none>"
+
+
+def _images(obj: dict) -> str:
+    return ",".join(c.get("image", "") for c in _containers(obj)) or "<none>"
+
+
+def _selector(obj: dict) -> str:
+    spec = obj.get("spec") or {}
+    if "jobTemplate" in spec:
+        spec = spec["jobTemplate"].get("spec") or {}
+    selector = spec.get("selector") or {}
+    if "matchLabels" not in selector and "matchExpressions" not in selector:
+        terms = [f"{k}={v}" for k, v in selector.items() if isinstance(v, str)]
+        return ",".join(terms) or "<none>"
+    terms = [f"{k}={v}" for k, v in (selector.get("matchLabels") or {}).items()]
+    for expr in selector.get("matchExpressions") or []:
+        values = ",".join(expr.get("values") or [])
+        op = expr.get("operator", "")
+        if op == "Exists":
+            terms.append(expr.get("key", ""))
+        elif op == "DoesNotExist":
+            terms.append(f"!{expr.get('key', '')}")
+        else:
+            terms.append(f"{expr.get('key', '')} {op.lower()} ({values})")
+    return ",".join(terms) or "<none>"
+
+
+def _or_none(value: object) -> object:
+    return "<none>" if value in (None, "", []) else value
+
+
+def _readiness_gates(pod: dict) -> str:
+    gates = (pod.get("spec") or {}).get("readinessGates") or []
+    return ",".join(g.get("conditionType", "") for g in gates) or "<none>"
+
+
+def _subjects(binding: dict, kind: str) -> str:
+    found = []
+    for subject in binding.get("subjects") or []:
+        if subject.get("kind") != kind:
+            continue
+        name = subject.get("name", "")
+        if kind == "ServiceAccount":
+            name = f"{subject.get('namespace', '')}:{name}"
+        found.append(name)
+    return ",".join(found)
+
+
+def _endpoints(obj: dict) -> str:
+    pairs = []
+    for subset in obj.get("subsets") or []:
+        ports = [p.get("port") for p in subset.get("ports") or []] or [None]
+        for address in subset.get("addresses") or []:
+            pairs += [f"{address['ip']}:{p}" if p else address["ip"] for p in ports]
+    if not pairs:
+        return "<none>"
+    shown = ",".join(pairs[:3])
+    return shown + (f" + {len(pairs) - 3} more..." if len(pairs) > 3 else "")
+
+
+def _slice_ports(obj: dict) -> str:
+    return ",".join(str(p.get("port")) for p in obj.get("ports") or []) or "<unset>"
+
+
+def _slice_endpoints(obj: dict) -> str:
+    addresses = [a for e in obj.get("endpoints") or [] for a in e.get("addresses") or []]
+    if not addresses:
+        return "<unset>"
+    shown = ",".join(addresses[:3])
+    return shown + (f" + {len(addresses) - 3} more..." if len(addresses) > 3 else "")
+
+
 Column = tuple[str, str, Callable[[dict], object]]
+# Columns that only ``-o wide`` prints (priority 1 in the API server's Tables).
+_WORKLOAD_WIDE: list[Column] = [
+    ("Containers", "string", _names),
+    ("Images", "string", _images),
+    ("Selector", "string", _selector),
+]
+_WIDE: dict[str, list[Column]] = {
+    "Pod": [
+        ("IP", "string", lambda o: _or_none(_status(o, "podIP", ""))),
+        ("Node", "string", lambda o: _or_none((o.get("spec") or {}).get("nodeName"))),
+        ("Nominated Node", "string", lambda o: _or_none(_status(o, "nominatedNodeName", ""))),
+        ("Readiness Gates", "string", _readiness_gates),
+    ],
+    "Deployment": _WORKLOAD_WIDE,
+    "ReplicaSet": _WORKLOAD_WIDE,
+    "ReplicationController": _WORKLOAD_WIDE,
+    "StatefulSet": _WORKLOAD_WIDE[:2],
+    "DaemonSet": _WORKLOAD_WIDE,
+    "Job": _WORKLOAD_WIDE,
+    "CronJob": _WORKLOAD_WIDE,
+    "Service": [("Selector", "string", _selector)],
+    "Node": [
+        ("Internal-IP", "string", lambda o: "10.0.0.10"),
+        ("External-IP", "string", lambda o: "<none>"),
+        (
+            "OS-Image",
+            "string",
+            lambda o: _status(o, "nodeInfo", {}).get("osImage", "<unknown>"),
+        ),
+        (
+            "Kernel-Version",
+            "string",
+            lambda o: _status(o, "nodeInfo", {}).get("kernelVersion") or "<unknown>",
+        ),
+        (
+            "Container-Runtime",
+            "string",
+            lambda o: _status(o, "nodeInfo", {}).get("containerRuntimeVersion", "<unknown>"),
+        ),
+    ],
+    "RoleBinding": [
+        ("Users", "string", lambda o: _subjects(o, "User")),
+        ("Groups", "string", lambda o: _subjects(o, "Group")),
+        ("ServiceAccounts", "string", lambda o: _subjects(o, "ServiceAccount")),
+    ],
+    "ClusterRoleBinding": [
+        ("Users", "string", lambda o: _subjects(o, "User")),
+        ("Groups", "string", lambda o: _subjects(o, "Group")),
+        ("ServiceAccounts", "string", lambda o: _subjects(o, "ServiceAccount")),
+    ],
+}
 _COLUMNS: dict[str, list[Column]] = {
     "Pod": [
         ("Ready", "string", lambda o: _pod_cells(o)[0]),
@@ -110,6 +244,44 @@ _COLUMNS: dict[str, list[Column]] = {
         ("Data", "integer", lambda o: len(o.get("data") or {})),
     ],
     "Namespace": [("Status", "string", lambda o: _status(o, "phase", "Active"))],
+    "CronJob": [
+        ("Schedule", "string", lambda o: o["spec"].get("schedule", "")),
+        ("Timezone", "string", lambda o: o["spec"].get("timeZone") or "<none>"),
+        ("Suspend", "boolean", lambda o: bool(o["spec"].get("suspend", False))),
+        ("Active", "integer", lambda o: len(_status(o, "active", []) or [])),
+        ("Last Schedule", "string", lambda o: age(_status(o, "lastScheduleTime", None))),
+    ],
+    "PodDisruptionBudget": [
+        ("Min Available", "string", lambda o: str(o["spec"].get("minAvailable", "N/A"))),
+        ("Max Unavailable", "string", lambda o: str(o["spec"].get("maxUnavailable", "N/A"))),
+        ("Allowed Disruptions", "integer", lambda o: _status(o, "disruptionsAllowed")),
+    ],
+    "ReplicationController": [
+        ("Desired", "integer", lambda o: o["spec"].get("replicas", 0)),
+        ("Current", "integer", lambda o: _status(o, "replicas")),
+        ("Ready", "integer", lambda o: _status(o, "readyReplicas")),
+    ],
+    "RoleBinding": [
+        (
+            "Role",
+            "string",
+            lambda o: f"{o['roleRef'].get('kind', '')}/{o['roleRef'].get('name', '')}",
+        )
+    ],
+    "ClusterRoleBinding": [
+        (
+            "Role",
+            "string",
+            lambda o: f"{o['roleRef'].get('kind', '')}/{o['roleRef'].get('name', '')}",
+        )
+    ],
+    "ServiceAccount": [("Secrets", "integer", lambda o: len(o.get("secrets") or []))],
+    "Endpoints": [("Endpoints", "string", _endpoints)],
+    "EndpointSlice": [
+        ("AddressType", "string", lambda o: o.get("addressType", "")),
+        ("Ports", "string", _slice_ports),
+        ("Endpoints", "string", _slice_endpoints),
+    ],
     "Node": [("Status", "string", lambda o: "Ready"), ("Version", "string", lambda o: "v1.32.0")],
 }
 _EVENT_COLUMNS: list[Column] = [
@@ -128,31 +300,82 @@ _EVENT_COLUMNS: list[Column] = [
 ]
 
 
-def _columns(kind: str) -> list[Column]:
+def _columns(kind: str) -> list[tuple[Column, int]]:
+    """(column, priority): priority 1 columns are the ones ``-o wide`` adds."""
     if kind == "Event":
-        return _EVENT_COLUMNS
+        return [(c, 0) for c in _EVENT_COLUMNS]
     name: Column = ("Name", "string", lambda o: o["metadata"]["name"])
     created: Column = ("Age", "string", lambda o: age(o["metadata"].get("creationTimestamp")))
-    return [name, *_COLUMNS.get(kind, []), created]
+    plain = [name, *_COLUMNS.get(kind, []), created]
+    return [(c, 0) for c in plain] + [(c, 1) for c in _WIDE.get(kind, [])]
 
 
-def as_table(doc: dict, res: Resource) -> dict:
-    """A Table for one object or a list of them."""
+_JSON_PATH_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+
+
+def json_path_value(obj: object, path: str) -> object:
+    """A simple JSONPath (``.spec.size``, ``.status.items[0].name``) of an object."""
+    node = obj
+    for key, index in _JSON_PATH_STEP.findall(path):
+        if key and isinstance(node, dict):
+            node = node.get(key)
+        elif index and isinstance(node, list) and int(index) < len(node):
+            node = node[int(index)]
+        else:
+            return None
+    return node
+
+
+def _printer_column(column: dict) -> tuple[Column, int]:
+    path, kind = column.get("jsonPath", ""), column.get("type", "string")
+
+    def cell(obj: dict) -> object:
+        value = json_path_value(obj, path)
+        if kind == "date":
+            return age(value) if isinstance(value, str) else "<unknown>"
+        return "<none>" if value is None else value
+
+    table_type = "string" if kind == "date" else kind
+    return (column.get("name", path), table_type, cell), int(column.get("priority", 0))
+
+
+def custom_columns(crd: dict, version: str) -> list[tuple[Column, int]] | None:
+    """A CRD version's ``additionalPrinterColumns`` (Name first, Age last by default)."""
+    for served in (crd.get("spec") or {}).get("versions") or []:
+        if served.get("name") == version and served.get("additionalPrinterColumns"):
+            name: Column = ("Name", "string", lambda o: o["metadata"]["name"])
+            columns = [(name, 0)] + [_printer_column(c) for c in served["additionalPrinterColumns"]]
+            if not any(
+                c.get("jsonPath") == ".metadata.creationTimestamp"
+                for c in served["additionalPrinterColumns"]
+            ):
+                created: Column = (
+                    "Age",
+                    "string",
+                    lambda o: age(o["metadata"].get("creationTimestamp")),
+                )
+                columns.append((created, 0))
+            return columns
+    return None
+
+
+def as_table(doc: dict, res: Resource, crd: dict | None = None) -> dict:
+    """A Table for one object or a list of them (a custom kind's columns from its CRD)."""
     items = doc["items"] if "items" in doc else [doc]
-    columns = _columns(res.kind)
+    columns = (custom_columns(crd, res.version) if crd else None) or _columns(res.kind)
     definitions = [
         {
             "name": title,
             "type": kind,
             "format": "name" if title == "Name" else "",
             "description": title,
-            "priority": 0,
+            "priority": priority,
         }
-        for title, kind, _ in columns
+        for (title, kind, _), priority in columns
     ]
     rows = [
         {
-            "cells": [cell(item) for _, _, cell in columns],
+            "cells": [cell(item) for (_, _, cell), _ in columns],
             "object": {**item, "apiVersion": res.api_version, "kind": res.kind},
         }
         for item in items

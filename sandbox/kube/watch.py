@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
+from sandbox.kube.conversion import to_version
 from sandbox.kube.errors import status_body
 from sandbox.kube.resources import Resource
 from sandbox.kube.selectors import parse_field_selector, parse_label_selector
@@ -12,7 +13,7 @@ from sandbox.kube.store import Store
 
 
 def _typed(res: Resource, obj: dict) -> dict:
-    return {**obj, "apiVersion": res.api_version, "kind": res.kind}
+    return {**to_version(res, obj), "apiVersion": res.api_version, "kind": res.kind}
 
 
 def watch_events(

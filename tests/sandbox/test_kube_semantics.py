@@ -155,6 +155,29 @@ def test_apply_removes_fields_only_its_manager_stopped_applying():
     assert fields["ops"] == {"f:metadata": {"f:labels": {"f:c": {}}}}
 
 
+def test_force_conflicts_takes_only_the_conflicting_fields():
+    helm = apply(
+        None,
+        {"metadata": {"name": "x", "labels": {"team": "a"}}, "spec": {"replicas": 2}},
+        "helm",
+        force=False,
+    )
+    # ops applies the same label value (co-owned) and a different replica count.
+    applied = {"metadata": {"name": "x", "labels": {"team": "a"}}, "spec": {"replicas": 5}}
+    with pytest.raises(ApiError, match='conflict with "helm": .spec.replicas') as info:
+        apply(helm, applied, "ops", force=False)
+    assert info.value.code == 409
+    ops = apply(helm, applied, "ops", force=True)
+
+    assert ops["spec"]["replicas"] == 5
+    fields = {m["manager"]: m["fieldsV1"] for m in ops["metadata"]["managedFields"]}
+    assert fields["helm"] == {"f:metadata": {"f:labels": {"f:team": {}}}}
+    assert fields["ops"] == {
+        "f:metadata": {"f:labels": {"f:team": {}}},
+        "f:spec": {"f:replicas": {}},
+    }
+
+
 def test_watch_from_a_version_older_than_the_change_log_is_410():
     store = Store(log_size=3)
     api = Api(store)

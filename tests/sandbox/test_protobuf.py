@@ -132,9 +132,28 @@ def test_negative_int64_is_decoded_as_negative():
 
 
 def test_other_kinds_are_refused_with_a_clear_message():
-    with pytest.raises(protobuf.ProtobufError, match="ConfigMap.*as JSON") as info:
-        protobuf.decode(_envelope("v1", "ConfigMap", b""))
+    with pytest.raises(protobuf.ProtobufError, match="StatefulSet.*as JSON") as info:
+        protobuf.decode(_envelope("apps/v1", "StatefulSet", b""))
     assert info.value.code == 415
+
+
+def test_unknown_fields_of_known_kinds_are_refused_not_dropped():
+    raw = _bytes_field(1, _str(1, "cm")) + _str(99, "surprise")
+    with pytest.raises(protobuf.ProtobufError, match="field 99 of ConfigMap.*JSON") as info:
+        protobuf.decode(_envelope("v1", "ConfigMap", raw))
+    assert info.value.code == 415
+
+
+def test_pointer_zeroes_are_values_and_plain_zeroes_are_unset():
+    spec = _int(1, 0) + _int(5, 0) + _int(7, 0)  # replicas=0 (pointer), minReadySeconds, paused
+    obj = protobuf.decode(_envelope("apps/v1", "Deployment", _bytes_field(2, spec)))
+    assert obj["spec"] == {"replicas": 0}
+
+
+def test_repeated_strings_keep_empty_elements():
+    rule = _str(1, "get") + _str(2, "") + _str(3, "pods")
+    obj = protobuf.decode(_envelope("rbac.authorization.k8s.io/v1", "Role", _bytes_field(2, rule)))
+    assert obj["rules"] == [{"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}]
 
 
 def test_the_sandbox_answers_unsupported_protobuf_with_415():
@@ -143,8 +162,8 @@ def test_the_sandbox_answers_unsupported_protobuf_with_415():
     running = server.start()
     try:
         answer = requests.post(
-            f"{running.url}/api/v1/namespaces/default/configmaps",
-            data=_envelope("v1", "ConfigMap", _bytes_field(1, _str(1, "cm"))),
+            f"{running.url}/apis/apps/v1/namespaces/default/statefulsets",
+            data=_envelope("apps/v1", "StatefulSet", _bytes_field(1, _str(1, "web"))),
             headers={"Content-Type": "application/vnd.kubernetes.protobuf"},
             timeout=10,
         )
