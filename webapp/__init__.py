@@ -40,9 +40,19 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     htmx.init_app(app)
 
-    from webapp import audit, auth, catalog, jobruns, main, releases, versions, workflows
+    from webapp import (
+        audit,
+        auth,
+        catalog,
+        compare,
+        jobruns,
+        main,
+        releases,
+        versions,
+        workflows,
+    )
 
-    for module in (main, auth, catalog, jobruns, audit, versions, workflows, releases):
+    for module in (main, auth, catalog, jobruns, audit, versions, workflows, releases, compare):
         app.register_blueprint(module.bp)
     main.register_error_pages(app)
     from webapp.auth.access import require_sign_in

@@ -88,6 +88,12 @@ MATRIX = [
     ("GET", "/versions/{project_id}/charts/{service_id}.tgz", ALL, 404),
     ("GET", "/versions/{project_id}/charts.tar", ALL, 404),
     ("GET", "/versions/projects/{project_id}/new/chart-versions", {"admin", "tester"}, 286),
+    # Compare (pages tested in test_compare): no version in the matrix catalog, so 404;
+    # the environment's picker without a version answers 422.
+    ("GET", "/compare/versions/{project_id}", ALL, 404),
+    ("GET", "/compare/versions/{project_id}/{project_id}", ALL, 404),
+    ("GET", "/compare/versions/{project_id}/environments/{environment_id}", ALL, 404),
+    ("GET", "/compare/environments/{environment_id}", ALL, 422),
 ]
 PUBLIC = {"/auth/login", "/healthz", "/static/<path:filename>"}
 
