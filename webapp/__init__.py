@@ -47,12 +47,24 @@ def create_app(test_config: dict | None = None) -> Flask:
         compare,
         jobruns,
         main,
+        notifications,
         releases,
         versions,
         workflows,
     )
 
-    for module in (main, auth, catalog, jobruns, audit, versions, workflows, releases, compare):
+    for module in (
+        main,
+        auth,
+        catalog,
+        jobruns,
+        audit,
+        versions,
+        workflows,
+        releases,
+        compare,
+        notifications,
+    ):
         app.register_blueprint(module.bp)
     main.register_error_pages(app)
     from webapp.auth.access import require_sign_in

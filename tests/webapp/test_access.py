@@ -94,6 +94,12 @@ MATRIX = [
     ("GET", "/compare/versions/{project_id}/{project_id}", ALL, 404),
     ("GET", "/compare/versions/{project_id}/environments/{environment_id}", ALL, 404),
     ("GET", "/compare/environments/{environment_id}", ALL, 422),
+    # Notifications: admins only; the matrix catalog has no target, so ids answer 404.
+    ("GET", "/notifications/projects/{project_id}/", ADMIN, 200),
+    ("GET", "/notifications/projects/{project_id}/new", ADMIN, 200),
+    ("GET", "/notifications/targets/{project_id}", ADMIN, 404),
+    ("GET", "/notifications/targets/{project_id}/edit", ADMIN, 404),
+    ("POST", "/notifications/targets/{project_id}/delete", ADMIN, 404),
 ]
 PUBLIC = {"/auth/login", "/healthz", "/static/<path:filename>"}
 

@@ -6,6 +6,7 @@ from flask import abort, redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload, undefer
 from wtforms import Form, SelectField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired
 
 from webapp.compare import bp
@@ -81,8 +82,10 @@ def picker(version: Version, data=None) -> CompareWithForm:
     ).all()
     form = CompareWithForm(data)
     form.other.choices = {
-        "Environments (what a release would change there)": [(f"e{i}", n) for i, n in envs],
-        "Versions": [(f"v{i}", n) for i, n in versions],
+        "Environments (what a release would change there)": [
+            SelectChoice(f"e{i}", n) for i, n in envs
+        ],
+        "Versions": [SelectChoice(f"v{i}", n) for i, n in versions],
     }
     return form
 

@@ -73,3 +73,12 @@ __all__ += [
     "Workflow",
     "WorkflowStage",
 ]
+
+from webapp.models.notifications import (  # noqa: E402
+    DeliveryStatus,
+    NotificationDelivery,
+    NotificationTarget,
+    TargetKind,
+)
+
+__all__ += ["DeliveryStatus", "NotificationDelivery", "NotificationTarget", "TargetKind"]

@@ -1,0 +1,65 @@
+"""notifications: webhook targets per project and their delivery log
+
+Revision ID: i16a
+Revises: c1a0d4e5f6a7
+Create Date: 2026-12-02 14:40:00
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = 'i16a'
+down_revision = 'c1a0d4e5f6a7'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table(
+        'notification_targets',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('project_id', sa.Integer(), nullable=False),
+        sa.Column('name', sa.String(length=64), nullable=False),
+        sa.Column('kind', sa.Enum('GENERIC', 'SLACK', name='targetkind', native_enum=False, length=16), nullable=False),
+        sa.Column('url', sa.String(length=1024), nullable=False),
+        sa.Column('secret', sa.Text(), nullable=True),
+        sa.Column('events', sa.JSON(), nullable=False),
+        sa.Column('enabled', sa.Boolean(), nullable=False),
+        sa.Column('created_at', sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(['project_id'], ['projects.id'], ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('id'),
+        sa.UniqueConstraint('project_id', 'name'),
+    )
+    with op.batch_alter_table('notification_targets', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_notification_targets_project_id'), ['project_id'], unique=False)
+    op.create_table(
+        'notification_deliveries',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('target_id', sa.Integer(), nullable=False),
+        sa.Column('event', sa.String(length=48), nullable=False),
+        sa.Column('subject_type', sa.String(length=32), nullable=False),
+        sa.Column('subject_id', sa.Integer(), nullable=False),
+        sa.Column('payload', sa.JSON(), nullable=False),
+        sa.Column('status', sa.Enum('PENDING', 'DELIVERED', 'FAILED', name='deliverystatus', native_enum=False, length=16), nullable=False),
+        sa.Column('attempts', sa.Integer(), nullable=False),
+        sa.Column('status_code', sa.Integer(), nullable=True),
+        sa.Column('error', sa.Text(), nullable=True),
+        sa.Column('created_at', sa.DateTime(), nullable=False),
+        sa.Column('last_attempt_at', sa.DateTime(), nullable=True),
+        sa.Column('next_attempt_at', sa.DateTime(), nullable=True),
+        sa.Column('delivered_at', sa.DateTime(), nullable=True),
+        sa.ForeignKeyConstraint(['target_id'], ['notification_targets.id'], ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    with op.batch_alter_table('notification_deliveries', schema=None) as batch_op:
+        batch_op.create_index('ix_notification_deliveries_target_id_id', ['target_id', 'id'], unique=False)
+
+
+def downgrade():
+    with op.batch_alter_table('notification_deliveries', schema=None) as batch_op:
+        batch_op.drop_index('ix_notification_deliveries_target_id_id')
+    op.drop_table('notification_deliveries')
+    with op.batch_alter_table('notification_targets', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_notification_targets_project_id'))
+    op.drop_table('notification_targets')
