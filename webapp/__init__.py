@@ -47,6 +47,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         compare,
         jobruns,
         main,
+        metrics,
         notifications,
         releases,
         versions,
@@ -64,6 +65,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         releases,
         compare,
         notifications,
+        metrics,
     ):
         app.register_blueprint(module.bp)
     main.register_error_pages(app)

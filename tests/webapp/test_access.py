@@ -100,6 +100,7 @@ MATRIX = [
     ("GET", "/notifications/targets/{project_id}", ADMIN, 404),
     ("GET", "/notifications/targets/{project_id}/edit", ADMIN, 404),
     ("POST", "/notifications/targets/{project_id}/delete", ADMIN, 404),
+    ("GET", "/metrics/projects/{project_id}", ALL, 200),
 ]
 PUBLIC = {"/auth/login", "/healthz", "/static/<path:filename>"}
 
