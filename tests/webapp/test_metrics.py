@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from tests.helpers import PASSWORD, PASSWORD_HASH
+from tests.webapp.test_postgresql import postgres  # noqa: F401  (fixture)
 from tests.webapp.version_fixtures import text
 from webapp.extensions import db
 from webapp.models import (
@@ -16,8 +18,10 @@ from webapp.models import (
     Release,
     ReleaseStage,
     ReleaseStatus,
+    Role,
     StageKind,
     StageStatus,
+    User,
     Version,
     VersionStatus,
     Workflow,
@@ -30,6 +34,10 @@ D = timedelta(days=1)
 
 @pytest.fixture
 def seeded(app):
+    return seed(app)
+
+
+def seed(app):
     """Releases of one week in prod (and one before it, one in staging) with known times."""
     with app.app_context():
         project = Project(key="m", name="Metrics", kind=ProjectKind.K8S_YAML)
@@ -128,8 +136,12 @@ def _value(html: str, metric: str, attr: str) -> float:
 
 
 def test_metrics_match_the_numbers_computed_by_hand(app, client, auth, seeded):
-    project_id, prod_id, _, ids = seeded
     auth.login("viewer")
+    check_the_week(client, seeded)
+
+
+def check_the_week(client, seeded) -> None:
+    project_id, prod_id, _, ids = seeded
     response = client.get(
         f"/metrics/projects/{project_id}?environment_id={prod_id}&start=2026-11-01&end=2026-11-07"
     )
@@ -240,3 +252,30 @@ def test_constant_number_of_queries(app, client, auth, seeded):
 def test_bad_periods_answer_422(app, client, auth, seeded, query):
     auth.login("viewer")
     assert client.get(f"/metrics/projects/{seeded[0]}?{query}").status_code == 422
+
+
+@pytest.mark.slow
+def test_the_same_numbers_on_postgresql(postgres, redis_service, monkeypatch, tmp_path):  # noqa: F811
+    from flask_migrate import upgrade
+
+    from webapp import create_app
+
+    monkeypatch.setenv("DATABASE_URL", postgres.extra["url"])
+    monkeypatch.setenv("SLIPWAY_INSTANCE_PATH", str(tmp_path))
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "postgres-test-key",
+            "REDIS_URL": redis_service.extra["url"],
+            "WTF_CSRF_ENABLED": False,
+        }
+    )
+    with app.app_context():
+        upgrade()
+        assert db.engine.dialect.name == "postgresql"
+        db.session.add(User(username="viewer", role=Role.VIEWER, password_hash=PASSWORD_HASH))
+        db.session.commit()
+    seeded = seed(app)
+    client = app.test_client()
+    client.post("/auth/login", data={"username": "viewer", "password": PASSWORD})
+    check_the_week(client, seeded)

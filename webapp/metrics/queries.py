@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import Float, and_, cast, exists, func, select
 from sqlalchemy.orm import aliased
 
 from webapp.extensions import db
@@ -29,7 +29,7 @@ def seconds_between(start, end):
     """SQL for ``end - start`` in seconds, on SQLite and PostgreSQL."""
     if db.engine.dialect.name == "sqlite":
         return (func.julianday(end) - func.julianday(start)) * 86400.0
-    return func.extract("epoch", end - start)
+    return cast(func.extract("epoch", end - start), Float)  # not Decimal
 
 
 def percentile(values: list[float], fraction: float) -> float | None:
