@@ -12,6 +12,7 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from rq import Worker
 
+from webapp.catalog.drift import schedule_syncs
 from webapp.jobruns.queue import redis_connection
 from webapp.jobruns.reaper import reap
 
@@ -42,6 +43,9 @@ def reap_command(every: float | None) -> None:
 def _reap_once() -> None:
     for run in reap():
         click.echo(f"job {run.id} ({run.title}): {run.error}")
+    # The scheduled sync from the clusters: drift is found without anyone pressing Sync.
+    for run in schedule_syncs():
+        click.echo(f"job {run.id}: {run.title} (scheduled)")
 
 
 @click.command("worker")

@@ -1,4 +1,4 @@
-"""notifications: webhook targets per project and their delivery log
+"""notifications and drift: webhook targets per project, their delivery log, drift per deployed service
 
 Revision ID: i16a
 Revises: c1a0d4e5f6a7
@@ -16,6 +16,9 @@ depends_on = None
 
 
 def upgrade():
+    with op.batch_alter_table('environment_services', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('drift', sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column('drift_checked_at', sa.DateTime(), nullable=True))
     op.create_table(
         'notification_targets',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -63,3 +66,6 @@ def downgrade():
     with op.batch_alter_table('notification_targets', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_notification_targets_project_id'))
     op.drop_table('notification_targets')
+    with op.batch_alter_table('environment_services', schema=None) as batch_op:
+        batch_op.drop_column('drift_checked_at')
+        batch_op.drop_column('drift')
