@@ -1,3 +1,5 @@
+// JavaScript runs: hide the buttons that only no-JS users need (htmx does their work).
+document.documentElement.classList.add("js");
 // Send the CSRF token with every htmx request that changes state.
 document.addEventListener("htmx:configRequest", (event) => {
   const token = document.querySelector('meta[name="csrf-token"]');

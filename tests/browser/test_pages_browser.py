@@ -122,8 +122,13 @@ def test_version_and_step_3_pages_fit_at_1280(live_app, browser, page, registry)
     page.wait_for_load_state("load")  # htmx is set up: choosing the environment loads its services
     page.get_by_label("Source environment").select_option(label="dev")
     page.get_by_label("checkout-service-backend").wait_for()
+    # With JavaScript the no-JS fallback buttons are hidden: htmx does their work.
+    show = page.locator('button[value="environment"]')  # "Show this environment's services"
+    assert show.count() == 1 and not show.is_visible()
     page.get_by_role("button", name="Next: images").click()
     page.get_by_label("Target registry").wait_for()
     page.get_by_label("Target registry").select_option(index=1)
     page.get_by_label(re.compile("Target repository of checkout-service-backend/")).first.wait_for()
+    fallback = page.locator('button[value="registry"]')  # "Use this registry's default …"
+    assert fallback.count() == 1 and not fallback.is_visible()
     assert fits(page), overflowing(page)

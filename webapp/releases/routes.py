@@ -137,6 +137,8 @@ def new(workflow_id: int):
     ).all()
     form = StartReleaseForm()
     form.version_id.choices = [SelectChoice(v.id, v.name) for v in versions]
+    if not form.is_submitted():  # "Release this version" on a version page picks it
+        form.version_id.data = request.args.get("version_id", type=int)
     if form.validate_on_submit():
         version = db.session.get(Version, form.version_id.data)
         try:
