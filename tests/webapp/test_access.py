@@ -78,6 +78,7 @@ MATRIX = [
     ("GET", "/releases/awaiting", ALL, 200),
     ("GET", "/releases/environments/{environment_id}", ALL, 200),
     ("GET", "/releases/new/{project_id}", {"admin", "release", "tester"}, 404),
+    ("GET", "/releases/new/{project_id}/services", {"admin", "release", "tester"}, 404),
     ("GET", "/releases/{project_id}", ALL, 404),
     ("GET", "/releases/{project_id}/timeline", ALL, 404),
     ("POST", "/releases/{project_id}/decision", {"admin", "release"}, 404),

@@ -1,4 +1,4 @@
-"""notifications and drift: webhook targets per project, their delivery log, drift per deployed service
+"""notifications, drift, service selection: webhook targets and their delivery log, drift per deployed service, the services a release deploys
 
 Revision ID: i16a
 Revises: c1a0d4e5f6a7
@@ -16,6 +16,8 @@ depends_on = None
 
 
 def upgrade():
+    with op.batch_alter_table('releases', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('selected_services', sa.JSON(), nullable=True))
     with op.batch_alter_table('environment_services', schema=None) as batch_op:
         batch_op.add_column(sa.Column('drift', sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column('drift_checked_at', sa.DateTime(), nullable=True))
@@ -69,3 +71,5 @@ def downgrade():
     with op.batch_alter_table('environment_services', schema=None) as batch_op:
         batch_op.drop_column('drift_checked_at')
         batch_op.drop_column('drift')
+    with op.batch_alter_table('releases', schema=None) as batch_op:
+        batch_op.drop_column('selected_services')
