@@ -16,6 +16,7 @@ from jobs.version_charts import build_charts, charts_summary, fail_unfinished_ch
 from webapp.extensions import db
 from webapp.models import ImageStatus, Registry, Version, VersionStatus
 from webapp.models.base import utcnow
+from webapp.plurals import plural
 
 MAX_PARALLEL_IMAGES = 4
 PROGRESS_EVERY = 0.5  # seconds between progress writes (SQLite friendly)
@@ -85,9 +86,10 @@ def create_version_images(job_run_id: int, version_id: int) -> str:
         raise VersionCopyFailed(summary)
     version.move_to(VersionStatus.SUCCESS)
     db.session.commit()
-    charts = f"{len(version.charts)} charts pushed; " if version.charts else ""
+    charts = f"{plural(len(version.charts), 'chart')} pushed; " if version.charts else ""
     return (
-        f"{charts}{len(todo)} images copied and verified; {pushed} of {len(version.images)} pushed."
+        f"{charts}{plural(len(todo), 'image')} copied and verified; "
+        f"{pushed} of {len(version.images)} pushed."
     )
 
 

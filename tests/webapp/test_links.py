@@ -67,3 +67,16 @@ def test_favicon_is_linked_and_served(client, auth):
     href = re.search(r'<link rel="icon" type="image/svg\+xml" href="([^"]+)">', page).group(1)
     icon = client.get(href)
     assert icon.status_code == 200 and icon.data.startswith(b"<svg")
+
+
+def test_counts_read_in_the_singular_and_the_plural(app, client, auth):
+    from tests.webapp.catalog_fixtures import make_catalog
+    from webapp.plurals import plural
+
+    assert [plural(n, "service") for n in (0, 1, 2)] == ["0 services", "1 service", "2 services"]
+    assert plural(1, "registry") == "1 registry" and plural(3, "registry") == "3 registries"
+    make_catalog(app)
+    auth.login("viewer")
+    home = text(client.get("/"))
+    assert re.search(r"<p>1 project, \d+ environments?</p>", home)
+    assert "<p>1 cluster</p>" in home and "<p>1 registry</p>" in home
