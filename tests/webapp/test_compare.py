@@ -106,7 +106,16 @@ def test_two_real_versions_side_by_side_images_by_digest_and_yaml_diff(
     assert "diff-add" not in same and "0 changed" in same
 
     # The version page links to the picker; the picker redirects to the comparison.
-    assert f"/compare/versions/{r2}" in text(client.get(f"/versions/{r2}"))
+    version_page = text(client.get(f"/versions/{r2}"))
+    assert f"/compare/versions/{r2}" in version_page
+    # It records each service's YAML against the environment it came from: the images.
+    cart_diff = version_page[version_page.index('id="environment-diff-cart"') :]
+    cart_diff = cart_diff[: cart_diff.index("</details>")]
+    assert (
+        f'<span class="diff-del">-          image: {registry.address}/shop/cart:{tag}b' in cart_diff
+    )
+    assert f'<span class="diff-add">+        image: {target}/cart:r2</span>' in cart_diff
+    assert 'id="version-globals"' not in version_page  # no global block in K8s projects
     picked = client.get(f"/compare/versions/{r2}?other=v{r1}")
     assert picked.status_code == 302 and picked.headers["Location"].endswith(
         f"/compare/versions/{r1}/{r2}"

@@ -179,6 +179,14 @@ def test_a_helm_version_made_through_the_form_packages_pushes_and_serves_its_cha
     assert api_ref == f"oci://{chart_repo}/api:2.0.0"
     detail = text(tester.get(f"/versions/{version_id}"))
     assert api_ref in detail and api_digest in detail and "Download all charts" in detail
+    # The version page records the global block and each service's diff against the environment.
+    globals_section = detail[detail.index('id="version-globals"') :]
+    assert "ingress:\n  enabled: true" in globals_section[: globals_section.index("</section>")]
+    api_diff = detail[detail.index('id="environment-diff-api"') :]
+    api_diff = api_diff[: api_diff.index("</details>")]
+    assert '<span class="diff-del">-  enabled: false</span>' in api_diff
+    assert '<span class="diff-add">+  enabled: true</span>' in api_diff
+    assert '<span class="diff-add">+replicaCount: 2</span>' in detail
 
     download = tester.get(f"/versions/{version_id}/charts/{api_sid}.tgz")
     assert download.status_code == 200

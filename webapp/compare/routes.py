@@ -10,7 +10,12 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired
 
 from webapp.compare import bp
-from webapp.compare.changes import Comparison, compare_versions, compare_with_environment
+from webapp.compare.changes import (
+    Comparison,
+    DiffLine,
+    compare_versions,
+    compare_with_environment,
+)
 from webapp.extensions import db
 from webapp.models import (
     Environment,
@@ -203,3 +208,22 @@ def comparable_versions(project_id: int) -> list:
         )
         .order_by(Version.id.desc())
     ).all()
+
+
+@bp.app_template_filter("diff_lines")
+def diff_lines(text: str | None) -> list[DiffLine]:
+    """A stored unified diff as lines tagged for colouring (the ``diff`` macro renders them)."""
+    lines = []
+    for line in (text or "").splitlines():
+        if line.startswith(("---", "+++")):
+            kind = "head"
+        elif line.startswith("@@"):
+            kind = "hunk"
+        elif line.startswith("+"):
+            kind = "add"
+        elif line.startswith("-"):
+            kind = "del"
+        else:
+            kind = "context"
+        lines.append(DiffLine(kind, line))
+    return lines

@@ -1,4 +1,4 @@
-"""notifications, drift, service selection: webhook targets and their delivery log, drift per deployed service, the services a release deploys
+"""notifications, drift, service selection, version records: webhook targets and their delivery log, drift per deployed service, the services a release deploys, a version's global block and diffs
 
 Revision ID: i16a
 Revises: c1a0d4e5f6a7
@@ -16,6 +16,10 @@ depends_on = None
 
 
 def upgrade():
+    with op.batch_alter_table('versions', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('globals_yaml', sa.Text(), nullable=True))
+    with op.batch_alter_table('version_services', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('environment_diff', sa.Text(), nullable=True))
     with op.batch_alter_table('releases', schema=None) as batch_op:
         batch_op.add_column(sa.Column('selected_services', sa.JSON(), nullable=True))
     with op.batch_alter_table('environment_services', schema=None) as batch_op:
@@ -73,3 +77,7 @@ def downgrade():
         batch_op.drop_column('drift')
     with op.batch_alter_table('releases', schema=None) as batch_op:
         batch_op.drop_column('selected_services')
+    with op.batch_alter_table('version_services', schema=None) as batch_op:
+        batch_op.drop_column('environment_diff')
+    with op.batch_alter_table('versions', schema=None) as batch_op:
+        batch_op.drop_column('globals_yaml')
