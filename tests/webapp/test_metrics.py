@@ -279,3 +279,14 @@ def test_the_same_numbers_on_postgresql(postgres, redis_service, monkeypatch, tm
     client = app.test_client()
     client.post("/auth/login", data={"username": "viewer", "password": PASSWORD})
     check_the_week(client, seeded)
+
+
+def test_the_environment_page_links_its_metrics_over_the_last_30_days(app, client, auth, seeded):
+    project_id, prod_id, _, _ = seeded
+    auth.login("viewer")
+    page = text(client.get(f"/catalog/environments/{prod_id}"))
+    link = f"/metrics/projects/{project_id}?environment_id={prod_id}"
+    assert f'href="{link}">Delivery metrics of prod</a>' in page
+    response = client.get(link)
+    assert response.status_code == 200
+    assert "(30 days)" in text(response)  # the default period, ending today

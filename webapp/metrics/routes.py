@@ -7,7 +7,7 @@ from datetime import timedelta
 from flask import render_template, request
 from wtforms import DateField, Form, SelectField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, ValidationError
+from wtforms.validators import DataRequired, ValidationError
 
 from webapp.metrics import bp
 from webapp.metrics.charts import Bar, bar_chart
@@ -20,9 +20,9 @@ MAX_DAYS = 366
 
 
 class PeriodForm(Form):
-    environment_id = SelectField("Environment", coerce=int, validators=[InputRequired()])
-    start = DateField("From", validators=[InputRequired()])
-    end = DateField("To (inclusive)", validators=[InputRequired()])
+    environment_id = SelectField("Environment", coerce=int, validators=[DataRequired()])
+    start = DateField("From", validators=[DataRequired()])
+    end = DateField("To (inclusive)", validators=[DataRequired()])
 
     def validate_end(self, field) -> None:
         if self.start.data and field.data:
