@@ -298,3 +298,59 @@ def test_bad_targets_are_refused_with_422(app, client, auth, shop, fields, error
     response = add_target(client, auth, shop.project_id, **data)
     assert response.status_code == 422
     assert error in text(response)
+
+
+def test_redis_down_keeps_the_delivery_pending_and_the_reaper_loop_sends_it_later(
+    app, client, auth, shop, receiver
+):
+    from datetime import timedelta
+
+    from webapp.models import Release
+    from webapp.models.base import utcnow
+    from webapp.notifications.outbox import requeue_stale_deliveries
+
+    add_target(
+        client,
+        auth,
+        shop.project_id,
+        name="ops-hook",
+        url=receiver.url + "/late",
+        secret=SECRET,
+        events=["release_started"],
+    )
+    workflow_id = make_workflow(app, shop, [approval(app, needed=1)])
+    redis_url = app.config["REDIS_URL"]
+    with app.app_context():
+        from webapp.models import Version, Workflow
+        from webapp.releases.services import start_release
+
+        release = start_release(
+            db.session.get(Workflow, workflow_id),
+            db.session.get(Version, shop.versions["2.0"]),
+            None,
+        )
+        # What the executor does first, while Redis is down: the change commits all the same.
+        app.config["REDIS_URL"] = f"redis://127.0.0.1:{_free_port()}/0"
+        release.move_to(ReleaseStatus.RUNNING)
+        db.session.commit()
+        app.config["REDIS_URL"] = redis_url
+        assert db.session.get(Release, release.id).status is ReleaseStatus.RUNNING
+    (delivery,) = deliveries(app)
+    assert (delivery.event, delivery.status.value, delivery.attempts) == (
+        "release_started",
+        "pending",
+        0,
+    )
+    run_queued_jobs(app)
+    assert receiver.at("/late") == []  # its job never reached the queue
+    with app.app_context():
+        assert requeue_stale_deliveries() == []  # not stale yet
+        row = db.session.get(NotificationDelivery, delivery.id)
+        row.created_at = utcnow() - timedelta(minutes=10)
+        db.session.commit()
+        assert requeue_stale_deliveries() == [delivery.id]
+        assert requeue_stale_deliveries() == []  # pushed on: not twice in a row
+    run_queued_jobs(app)
+    (record,) = receiver.at("/late")
+    assert verified(record)["event"] == "release_started"
+    assert deliveries(app)[0].status.value == "delivered"

@@ -15,6 +15,7 @@ from rq import Worker
 from webapp.catalog.drift import schedule_syncs
 from webapp.jobruns.queue import redis_connection
 from webapp.jobruns.reaper import reap
+from webapp.notifications.outbox import requeue_stale_deliveries
 
 jobs_cli = AppGroup("jobs", help="Background jobs.")
 
@@ -46,6 +47,8 @@ def _reap_once() -> None:
     # The scheduled sync from the clusters: drift is found without anyone pressing Sync.
     for run in schedule_syncs():
         click.echo(f"job {run.id}: {run.title} (scheduled)")
+    for delivery_id in requeue_stale_deliveries():
+        click.echo(f"notification delivery {delivery_id}: enqueued again")
 
 
 @click.command("worker")

@@ -6,10 +6,14 @@ per enabled target of the project that asked for the event, in the same
 transaction as the change (an outbox: no change without its deliveries, no
 delivery of a change that rolled back). Once committed, each delivery is
 enqueued as ``jobs.notifications.deliver``; if Redis refuses, the delivery
-stays pending in the log and the release goes on: notifying never blocks it.
+stays pending in the log and the release goes on: notifying never blocks it
+(the worker's reaper loop enqueues such stale deliveries again).
 """
 
 from __future__ import annotations
+
+import uuid
+from datetime import timedelta
 
 from flask import current_app, has_app_context
 from redis.exceptions import RedisError
@@ -18,6 +22,7 @@ from sqlalchemy import event, inspect, select
 from webapp.extensions import db
 from webapp.jobruns.queue import get_queue
 from webapp.models import (
+    DeliveryStatus,
     NotificationDelivery,
     NotificationTarget,
     Release,
@@ -168,15 +173,55 @@ def _enqueue_committed(session) -> None:
     try:
         queue = get_queue()
         for delivery_id in ids:
-            queue.enqueue(
-                "jobs.notifications.deliver",
-                delivery_id,
-                job_id=f"notification-{delivery_id}-1",
-                result_ttl=86400,
-                failure_ttl=7 * 86400,
-            )
+            enqueue_delivery(delivery_id, queue)
     except RedisError as exc:
         current_app.logger.warning("notifications %s stay pending: Redis refused: %s", ids, exc)
+
+
+def enqueue_delivery(delivery_id: int, queue=None) -> None:
+    (queue or get_queue()).enqueue(
+        "jobs.notifications.deliver",
+        delivery_id,
+        job_id=f"notification-{delivery_id}-{uuid.uuid4().hex[:8]}",
+        result_ttl=86400,
+        failure_ttl=7 * 86400,
+    )
+
+
+#: A pending delivery whose attempt is this late lost its job (Redis refused or was flushed).
+STALE_AFTER = timedelta(minutes=5)
+
+
+def requeue_stale_deliveries() -> list[int]:
+    """Enqueue again the pending deliveries nobody is working on; the reaper loop calls it.
+
+    Delivery is at least once: a receiver may see a delivery twice (same
+    ``X-Slipway-Delivery`` id) when a job was only slow, never zero times.
+    """
+    due = utcnow() - STALE_AFTER
+    ids = db.session.scalars(
+        select(NotificationDelivery.id).where(
+            NotificationDelivery.status == DeliveryStatus.PENDING,
+            (
+                (NotificationDelivery.next_attempt_at.is_(None))
+                & (NotificationDelivery.created_at < due)
+            )
+            | (NotificationDelivery.next_attempt_at < due),
+        )
+    ).all()
+    if not ids:
+        return []
+    queue = get_queue()
+    for delivery_id in ids:
+        enqueue_delivery(delivery_id, queue)
+    # Pushed on, so the next round does not enqueue them again at once.
+    db.session.execute(
+        NotificationDelivery.__table__.update()
+        .where(NotificationDelivery.id.in_(ids))
+        .values(next_attempt_at=utcnow())
+    )
+    db.session.commit()
+    return list(ids)
 
 
 @event.listens_for(db.session, "after_soft_rollback")
