@@ -8,6 +8,7 @@ a 429 or no answer is tried again later, any other answer ends it.
 
 from __future__ import annotations
 
+import smtplib
 from datetime import timedelta
 
 import requests
@@ -16,9 +17,15 @@ from flask import current_app
 from jobs.runtime import _ensure_app_context
 from webapp.extensions import db
 from webapp.jobruns.queue import get_queue
-from webapp.models import DeliveryStatus, NotificationDelivery
+from webapp.models import DeliveryStatus, NotificationDelivery, TargetKind
 from webapp.models.base import utcnow
-from webapp.notifications.messages import SIGNATURE_HEADER, body_for, signature
+from webapp.notifications.messages import (
+    SIGNATURE_HEADER,
+    body_for,
+    mail_message,
+    mail_recipients,
+    signature,
+)
 
 #: Seconds before each retry (``SLIPWAY_NOTIFICATION_RETRY_DELAYS``): 3 retries by default.
 RETRY_DELAYS = (10, 60, 300)
@@ -50,6 +57,11 @@ def _attempt(delivery_id: int) -> str:
     delivery.last_attempt_at = utcnow()
     if not target.enabled:
         return _end(delivery, DeliveryStatus.FAILED, None, "The target was disabled.")
+    if target.kind is TargetKind.EMAIL:
+        code, error, transient = _send_mail(delivery, target)
+        if error is None:
+            return _end(delivery, DeliveryStatus.DELIVERED, code, None)
+        return _retry_or_end(delivery, code, error, transient)
     body = body_for(target.kind, delivery.payload)
     headers = {
         "Content-Type": "application/json",
@@ -71,6 +83,34 @@ def _attempt(delivery_id: int) -> str:
             return _end(delivery, DeliveryStatus.DELIVERED, code, None)
         error = f"HTTP {code}: {response.text[:300]}"
         transient = code >= 500 or code == 429
+    return _retry_or_end(delivery, code, error, transient)
+
+
+def _send_mail(delivery, target) -> tuple[int | None, str | None, bool]:
+    """Send over the configured SMTP server: (SMTP reply code, error, worth retrying)."""
+    config = current_app.config
+    message = mail_message(
+        delivery.payload, config.get("SMTP_FROM", "slipway@localhost"), mail_recipients(target.url)
+    )
+    try:
+        with smtplib.SMTP(
+            config.get("SMTP_HOST", "127.0.0.1"), int(config.get("SMTP_PORT", 25)), timeout=TIMEOUT
+        ) as smtp:
+            if config.get("SMTP_STARTTLS"):
+                smtp.starttls()
+            if config.get("SMTP_USERNAME"):
+                smtp.login(config["SMTP_USERNAME"], config.get("SMTP_PASSWORD") or "")
+            smtp.send_message(message)
+    except smtplib.SMTPRecipientsRefused as exc:
+        return None, f"SMTP refused the recipients: {exc.recipients}", False
+    except smtplib.SMTPResponseException as exc:
+        return exc.smtp_code, f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", exc.smtp_code < 500
+    except (smtplib.SMTPException, OSError) as exc:
+        return None, f"No answer from SMTP: {exc.__class__.__name__}: {exc}", True
+    return 250, None, False
+
+
+def _retry_or_end(delivery, code: int | None, error: str, transient: bool) -> str:
     delays = retry_delays()
     if transient and delivery.attempts <= len(delays):
         delay = float(delays[delivery.attempts - 1])

@@ -354,3 +354,97 @@ def test_redis_down_keeps_the_delivery_pending_and_the_reaper_loop_sends_it_late
     (record,) = receiver.at("/late")
     assert verified(record)["event"] == "release_started"
     assert deliveries(app)[0].status.value == "delivered"
+
+
+class MailReceiver:
+    """A minimal SMTP server on 127.0.0.1 that keeps each message it is sent."""
+
+    def __init__(self):
+        import socketserver
+
+        self.messages: list[dict] = []
+        receiver = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def reply(self, line: str) -> None:
+                self.wfile.write(line.encode() + b"\r\n")
+
+            def handle(self):
+                self.reply("220 test SMTP")
+                mail = {"rcpt": [], "data": b""}
+                while line := self.rfile.readline():
+                    command = line.decode().strip()
+                    verb = command.split(" ", 1)[0].upper()
+                    if verb in ("EHLO", "HELO"):
+                        self.reply("250 ok")
+                    elif verb == "MAIL":
+                        mail["from"] = command
+                        self.reply("250 ok")
+                    elif verb == "RCPT":
+                        mail["rcpt"].append(command.split(":", 1)[1].strip(" <>"))
+                        self.reply("250 ok")
+                    elif verb == "DATA":
+                        self.reply("354 go on")
+                        while (chunk := self.rfile.readline()) != b".\r\n":
+                            mail["data"] += chunk
+                        receiver.messages.append(dict(mail))
+                        self.reply("250 queued")
+                    elif verb == "QUIT":
+                        self.reply("221 bye")
+                        return
+                    else:
+                        self.reply("250 ok")
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_an_email_target_is_sent_over_smtp(app, client, auth, shop, quick_retries):
+    import email
+
+    mail = MailReceiver()
+    try:
+        app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=mail.port, SMTP_FROM="slipway@x.test")
+        response = add_target(
+            client,
+            auth,
+            shop.project_id,
+            name="release-mail",
+            kind="email",
+            url="mailto:oncall@example.com, lead@example.com",
+            events=["release_waiting_approval"],
+        )
+        assert response.status_code == 302, text(response)
+        workflow_id = make_workflow(app, shop, [approval(app, needed=1)])
+        release_id = start(client, auth, workflow_id, shop.versions["2.0"])
+        run_queued_jobs(app)
+        (sent,) = mail.messages
+        assert sent["rcpt"] == ["oncall@example.com", "lead@example.com"]
+        message = email.message_from_bytes(sent["data"])
+        assert message["Subject"] == (
+            f"[Slipway] Release #{release_id} of v2.0 to prod is waiting for approval."
+        )
+        assert f"{BASE}/releases/{release_id}#decision-heading" in message.get_payload()
+        (delivery,) = deliveries(app)
+        assert (delivery.status.value, delivery.status_code, delivery.attempts) == (
+            "delivered",
+            250,
+            1,
+        )
+    finally:
+        mail.stop()
+    bad = add_target(
+        client,
+        auth,
+        shop.project_id,
+        name="m2",
+        kind="email",
+        url="mailto:nobody",
+        events=["release_passed"],
+    )
+    assert bad.status_code == 422 and "Not an e-mail address: nobody" in text(bad)

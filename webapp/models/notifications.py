@@ -17,12 +17,14 @@ from webapp.models.catalog import Project
 class TargetKind(enum.StrEnum):
     GENERIC = "generic"
     SLACK = "slack"
+    EMAIL = "email"
 
     @property
     def label(self) -> str:
         return {
             TargetKind.GENERIC: "Generic JSON webhook (HMAC-SHA256 signed)",
             TargetKind.SLACK: "Slack-compatible incoming webhook",
+            TargetKind.EMAIL: "E-mail over SMTP (mailto:addresses)",
         }[self]
 
 
@@ -57,6 +59,7 @@ class NotificationTarget(db.Model):
     )
     name: Mapped[str] = mapped_column(String(64))
     kind: Mapped[TargetKind] = mapped_column(Enum(TargetKind, native_enum=False, length=16))
+    # http(s):// for webhooks; mailto:a@example.com,b@example.com for e-mail.
     url: Mapped[str] = mapped_column(String(1024))
     # Signs generic deliveries (HMAC-SHA256); encrypted at rest and never rendered.
     secret: Mapped[str | None] = mapped_column(EncryptedText)

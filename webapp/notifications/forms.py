@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from flask_wtf import FlaskForm
@@ -14,6 +15,7 @@ from webapp.catalog.forms import NAME_MESSAGE
 from webapp.catalog.validation import NAME_RE
 from webapp.models import TargetKind
 from webapp.models.notifications import EVENTS
+from webapp.notifications.messages import mail_recipients
 
 
 class CheckboxesField(SelectMultipleField):
@@ -21,7 +23,18 @@ class CheckboxesField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
+ADDRESS_RE = re.compile(r"^[^@\s,<>]+@[A-Za-z0-9.-]+$")
+
+
 def check_url(form, field) -> None:
+    if form.kind.data == TargetKind.EMAIL.value:
+        addresses = mail_recipients(field.data or "")
+        if not (field.data or "").startswith("mailto:") or not addresses:
+            raise ValidationError("mailto: and one or more addresses, separated by commas.")
+        bad = [a for a in addresses if not ADDRESS_RE.match(a)]
+        if bad:
+            raise ValidationError(f"Not an e-mail address: {bad[0]}")
+        return
     parts = urlsplit(field.data or "")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError("An http:// or https:// URL with a host.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from email.message import EmailMessage
 
 from webapp.models import TargetKind
 
@@ -64,3 +65,21 @@ def body_for(kind: TargetKind, payload: dict) -> bytes:
 def signature(secret: str, body: bytes) -> str:
     """``sha256=<hex>``: HMAC-SHA256 of the body with the target's secret."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def mail_recipients(url: str) -> list[str]:
+    """The addresses of a ``mailto:`` target."""
+    return [part.strip() for part in url.removeprefix("mailto:").split(",") if part.strip()]
+
+
+def mail_message(payload: dict, sender: str, recipients: list[str]) -> EmailMessage:
+    """A plain-text e-mail: the sentence as subject, the sentence and the link as body."""
+    subject = payload.get("release") or payload.get("version") or {}
+    link = subject.get("approval_url") or subject.get("url") or ""
+    message = EmailMessage()
+    message["Subject"] = f"[Slipway] {sentence(payload)}"[:200]
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message["X-Slipway-Event"] = str(payload.get("event"))
+    message.set_content(f"{sentence(payload)}\n\n{link}\n")
+    return message

@@ -30,7 +30,7 @@ def upgrade():
         sa.Column('id', sa.Integer(), nullable=False),
         sa.Column('project_id', sa.Integer(), nullable=False),
         sa.Column('name', sa.String(length=64), nullable=False),
-        sa.Column('kind', sa.Enum('GENERIC', 'SLACK', name='targetkind', native_enum=False, length=16), nullable=False),
+        sa.Column('kind', sa.Enum('GENERIC', 'SLACK', 'EMAIL', name='targetkind', native_enum=False, length=16), nullable=False),
         sa.Column('url', sa.String(length=1024), nullable=False),
         sa.Column('secret', sa.Text(), nullable=True),
         sa.Column('events', sa.JSON(), nullable=False),
