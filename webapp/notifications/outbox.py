@@ -71,6 +71,7 @@ def release_payload(release: Release, event_name: str) -> dict:
             "environment": release.environment.name,
             "production": release.environment.production,
             "rollback": release.is_rollback,
+            "attempt": release.attempt,
             "message": release.message,
             "url": url,
         },
