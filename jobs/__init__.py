@@ -8,6 +8,7 @@ worker imports them once, before it forks a work-horse per job.
 TASK_MODULES = (
     "jobs.catalog",
     "jobs.environments",
+    "jobs.notifications",
     "jobs.releases",
     "jobs.release_stages",
     "jobs.release_deploy",

@@ -6,18 +6,23 @@ import yaml
 
 from jobs.helm.releases import helm_status
 from jobs.kube.access import ClusterNotFound
-from jobs.kube.cluster import read_workloads
+from jobs.kube.cluster import read_workload_objects, read_workloads
 from jobs.runtime import job_run
+from webapp.catalog.drift import expected_of, service_drift
 from webapp.catalog.state import forget_deployed, record_deployed
 from webapp.catalog.validation import workload_containers
 from webapp.extensions import db
 from webapp.models import Environment, ProjectKind
 from webapp.models.base import utcnow
+from webapp.releases.queries import deployed_versions
 
 
 @job_run
 def sync_environment(job_run_id: int, environment_id: int) -> str:
-    """Record each service's live images (and, for Helm, chart version and values)."""
+    """Record each service's live images (and, for Helm, chart version and values).
+
+    Where a release deployed the service, also record what differs from it (drift).
+    """
 
     env = db.session.get(Environment, environment_id)
     if env is None:
@@ -26,7 +31,11 @@ def sync_environment(job_run_id: int, environment_id: int) -> str:
         raise ValueError(f"environment {env.name} has no cluster: attach one first")
     access = env.cluster.access()
     live = {(w.kind, w.name): w for w in read_workloads(access, env.namespace)}
-    found, missing = [], []
+    released = {sid: expected_of(row) for sid, row in deployed_versions(env.id).items()}
+    objects = {}
+    if any(expected.yaml is not None for expected in released.values()):
+        objects = read_workload_objects(access, env.namespace)
+    found, missing, drifted = [], [], []
     for service in env.project.services:
         if env.project.kind is ProjectKind.HELM:
             names, chart = _helm_release(access, env.namespace, service.name)
@@ -34,8 +43,14 @@ def sync_environment(job_run_id: int, environment_id: int) -> str:
             names, chart = _template_workloads(service.yaml_template), None
         images = {c.name: c.image for key in names if key in live for c in live[key].containers}
         if images:
-            record_deployed(env, service, images, chart=chart)
+            state = record_deployed(env, service, images, chart=chart)
             found.append(service.name)
+            expected = released.get(service.id)
+            if expected is not None:
+                state.drift = service_drift(expected, images, objects, chart[1] if chart else None)
+                state.drift_checked_at = utcnow()
+                if state.drift:
+                    drifted.append(service.name)
         else:
             forget_deployed(env, service)
             missing.append(service.name)
@@ -45,6 +60,8 @@ def sync_environment(job_run_id: int, environment_id: int) -> str:
     summary = f"Read {len(live)} workloads in {env.namespace}; recorded {recorded}"
     if missing:
         summary += f"; not running there: {', '.join(missing)}"
+    if drifted:
+        summary += f"; differs from the last release: {', '.join(drifted)}"
     return summary
 
 

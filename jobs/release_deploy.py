@@ -43,6 +43,12 @@ MAX_PARALLEL = 8
 _HELM_ACTION = threading.Lock()
 
 DeployOne = Callable[[object, int], None]
+LEFT_OUT = "Skipped: left out when the release was started."
+
+
+def _left_out(release, name: str) -> bool:
+    """Whoever started the release deselected this service."""
+    return release.selected_services is not None and name not in release.selected_services
 
 
 def manifest_workloads(text: str) -> tuple[list[tuple[str, str]], dict[str, str]]:
@@ -156,7 +162,10 @@ def deploy_stage(release, stage, access: ClusterAccess) -> tuple:
             order_group=item.order_group,
             images=images,
         )
-        if existing is not None and not any(key in existing for key in workloads):
+        if _left_out(release, item.name):
+            row.status = ServiceStatus.SKIPPED
+            row.message = LEFT_OUT
+        elif existing is not None and not any(key in existing for key in workloads):
             row.status = ServiceStatus.SKIPPED
             row.message = f"Skipped: not running in {namespace} yet (only existing services)."
         stage.services.append(row)
@@ -247,7 +256,10 @@ def helm_deploy_stage(release, stage, access: ClusterAccess) -> tuple:
                 image.container: pinned_ref(image) or image.target_ref for image in item.images
             },
         )
-        if not item.is_chart:
+        if _left_out(release, item.name):
+            row.status = ServiceStatus.SKIPPED
+            row.message = LEFT_OUT
+        elif not item.is_chart:
             row.status = ServiceStatus.SKIPPED
             row.message = "Skipped: this version has no chart for the service."
         elif existing is not None and item.name not in existing:

@@ -17,6 +17,7 @@ from webapp.catalog.sources import allowed_source_hosts, source_problem
 from webapp.extensions import db
 from webapp.models import ImageStatus, Registry, Version, VersionStatus
 from webapp.models.base import utcnow
+from webapp.plurals import plural
 from webapp.versions import target_rules
 
 MAX_PARALLEL_IMAGES = 4
@@ -89,9 +90,10 @@ def create_version_images(job_run_id: int, version_id: int) -> str:
         raise VersionCopyFailed(summary)
     version.move_to(VersionStatus.SUCCESS)
     db.session.commit()
-    charts = f"{len(version.charts)} charts pushed; " if version.charts else ""
+    charts = f"{plural(len(version.charts), 'chart')} pushed; " if version.charts else ""
     return (
-        f"{charts}{len(todo)} images copied and verified; {pushed} of {len(version.images)} pushed."
+        f"{charts}{plural(len(todo), 'image')} copied and verified; "
+        f"{pushed} of {len(version.images)} pushed."
     )
 
 

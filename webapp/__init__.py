@@ -13,9 +13,12 @@ from webapp import (
     audit,
     auth,
     catalog,
+    compare,
     headers,
     jobruns,
     main,
+    metrics,
+    notifications,
     people,
     releases,
     versions,
@@ -73,6 +76,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         people,
         account,
         api,
+        compare,
+        notifications,
+        metrics,
     ):
         app.register_blueprint(module.bp)
     main.register_error_pages(app)

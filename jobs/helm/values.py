@@ -128,6 +128,42 @@ def _apply_block(
             changed.append(".".join(path))
 
 
+def missing_global_keys(values: Mapping[str, Any], block: Mapping[str, Any]) -> list[str]:
+    """Dotted keys of the global block that ``values`` lacks (Apply leaves them out)."""
+    missing: list[str] = []
+    _missing(values, block, (), missing)
+    return missing
+
+
+def _missing(target: Any, block: Mapping[str, Any], prefix: KeyPath, found: list[str]) -> None:
+    for key, value in block.items():
+        path = (*prefix, str(key))
+        if not isinstance(target, Mapping) or key not in target:
+            found.append(".".join(path))
+        elif isinstance(value, dict) and isinstance(target[key], dict):
+            _missing(target[key], value, path, found)
+
+
+def add_global_keys(
+    values: Mapping[str, Any], globals_yaml: str, *, max_bytes: int = 512 * 1024
+) -> AppliedGlobals:
+    """Like :func:`apply_global_variables`, and add the keys ``values`` lacks too."""
+    block = parse_values(globals_yaml, max_bytes, what="global variables")
+    result = apply_global_variables(values, globals_yaml, max_bytes=max_bytes)
+    merged = result.values
+    added = missing_global_keys(merged, block)
+    _add_block(merged, block)
+    return AppliedGlobals(merged, result.changed + added)
+
+
+def _add_block(target: dict[str, Any], block: Mapping[str, Any]) -> None:
+    for key, value in block.items():
+        if key not in target:
+            target[key] = copy.deepcopy(value)
+        elif isinstance(value, dict) and isinstance(target[key], dict):
+            _add_block(target[key], value)
+
+
 def _same(a: Any, b: Any) -> bool:
     # True == 1 in Python, but `replicas: 1` and `replicas: true` are different values.
     return type(a) is type(b) and a == b

@@ -453,6 +453,19 @@ def read_workloads(cluster: ClusterAccess, namespace: str) -> list[Workload]:
     return sorted(workloads, key=lambda w: (w.kind, w.name))
 
 
+def read_workload_objects(cluster: ClusterAccess, namespace: str) -> dict[tuple[str, str], dict]:
+    """(kind, name) -> the live object of every Deployment, StatefulSet and DaemonSet."""
+    objects = {}
+    with connect(cluster) as conn:
+        for kind in WORKLOAD_KINDS:
+            path = _object_path(conn, "apps/v1", kind, namespace)
+            listing = conn.request("GET", path, what=f"listing {kind}s in {namespace!r}")
+            for item in listing.get("items", []):
+                item.setdefault("kind", kind)
+                objects[(kind, item["metadata"]["name"])] = item
+    return objects
+
+
 def get_workload(conn: ClusterConnection, namespace: str, kind: str, name: str) -> dict:
     api_version = "batch/v1" if kind in ("Job", "CronJob") else "apps/v1"
     path = _object_path(conn, api_version, kind, namespace) + f"/{name}"

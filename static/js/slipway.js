@@ -1,15 +1,22 @@
+// JavaScript runs: hide the buttons that only no-JS users need (htmx does their work).
+document.documentElement.classList.add("js");
 // Send the CSRF token with every htmx request that changes state.
 document.addEventListener("htmx:configRequest", (event) => {
   const token = document.querySelector('meta[name="csrf-token"]');
   if (token) event.detail.headers["X-CSRFToken"] = token.content;
 });
-// Copy buttons: <button data-copy-target="#id">.
+// Copy buttons: <button data-copy-target="#id"> copies an element's text,
+// <button data-copy-text="..."> the value itself (a full image reference with its digest).
 document.addEventListener("click", (event) => {
-  const button = event.target.closest("[data-copy-target]");
-  if (!button) return;
-  const source = document.querySelector(button.dataset.copyTarget);
-  if (!source || !navigator.clipboard) return;
-  navigator.clipboard.writeText(source.textContent).then(() => {
+  const button = event.target.closest("[data-copy-target], [data-copy-text]");
+  if (!button || !navigator.clipboard) return;
+  let text = button.dataset.copyText;
+  if (text === undefined) {
+    const source = document.querySelector(button.dataset.copyTarget);
+    if (!source) return;
+    text = source.textContent;
+  }
+  navigator.clipboard.writeText(text).then(() => {
     button.textContent = "Copied";
   });
 });

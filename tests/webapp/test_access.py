@@ -80,6 +80,7 @@ MATRIX = [
     ("GET", "/releases/awaiting", ALL, 200),
     ("GET", "/releases/environments/{environment_id}", ALL, 200),
     ("GET", "/releases/new/{project_id}", {"admin", "release", "tester"}, 404),
+    ("GET", "/releases/new/{project_id}/services", {"admin", "release", "tester"}, 404),
     ("GET", "/releases/{project_id}", ALL, 404),
     ("GET", "/releases/{project_id}/timeline", ALL, 404),
     ("POST", "/releases/{project_id}/decision", {"admin", "release"}, 404),
@@ -101,6 +102,19 @@ MATRIX = [
     ("GET", "/account/password", ALL, 200),
     ("GET", "/account/tokens", ALL, 200),
     ("POST", "/account/tokens/{cluster_id}/revoke", ALL, 404),
+    # Compare (pages tested in test_compare): no version in the matrix catalog, so 404;
+    # the environment's picker without a version answers 422.
+    ("GET", "/compare/versions/{project_id}", ALL, 404),
+    ("GET", "/compare/versions/{project_id}/{project_id}", ALL, 404),
+    ("GET", "/compare/versions/{project_id}/environments/{environment_id}", ALL, 404),
+    ("GET", "/compare/environments/{environment_id}", ALL, 422),
+    # Notifications: admins only; the matrix catalog has no target, so ids answer 404.
+    ("GET", "/notifications/projects/{project_id}/", ADMIN, 200),
+    ("GET", "/notifications/projects/{project_id}/new", ADMIN, 200),
+    ("GET", "/notifications/targets/{project_id}", ADMIN, 404),
+    ("GET", "/notifications/targets/{project_id}/edit", ADMIN, 404),
+    ("POST", "/notifications/targets/{project_id}/delete", ADMIN, 404),
+    ("GET", "/metrics/projects/{project_id}", ALL, 200),
 ]
 PUBLIC = {"/auth/login", "/healthz", "/static/<path:filename>"}
 

@@ -297,7 +297,9 @@ def test_full_release_deploys_tests_and_passes_after_two_of_three_approvals(
     assert "approver3</strong> approved" in html and "“ship it”" in html
     # The environment page says which version each service runs now, from the release.
     env_page = client.get(f"/catalog/environments/{shop.environment_id}").get_data(as_text=True)
-    assert re.search(r'data-service="cart"><td>cart</td><td>v2.0</td>', env_page)
+    assert re.search(
+        r'data-service="cart"><td>cart</td><td><a href="/versions/\d+">v2.0</a></td>', env_page
+    )
     assert images[("cart", "2.0")] in env_page  # the recorded deployed state, read from the cluster
     with app.app_context():
         actions = db.session.scalars(

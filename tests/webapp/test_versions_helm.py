@@ -179,6 +179,14 @@ def test_a_helm_version_made_through_the_form_packages_pushes_and_serves_its_cha
     assert api_ref == f"oci://{chart_repo}/api:2.0.0"
     detail = text(tester.get(f"/versions/{version_id}"))
     assert api_ref in detail and api_digest in detail and "Download all charts" in detail
+    # The version page records the global block and each service's diff against the environment.
+    globals_section = detail[detail.index('id="version-globals"') :]
+    assert "ingress:\n  enabled: true" in globals_section[: globals_section.index("</section>")]
+    api_diff = detail[detail.index('id="environment-diff-api"') :]
+    api_diff = api_diff[: api_diff.index("</details>")]
+    assert '<span class="diff-del">-  enabled: false</span>' in api_diff
+    assert '<span class="diff-add">+  enabled: true</span>' in api_diff
+    assert '<span class="diff-add">+replicaCount: 2</span>' in detail
 
     download = tester.get(f"/versions/{version_id}/charts/{api_sid}.tgz")
     assert download.status_code == 200
@@ -481,3 +489,53 @@ def test_create_from_a_helm_version_keeps_its_services_registry_and_chart_reposi
         assert second.created_from_id == first_id
         assert second.chart_repository == repository
         assert sorted(c.chart_version for c in second.charts) == ["1.0.1", "1.0.1"]
+
+
+def test_global_variables_not_applied_missing_keys_and_reset_keeping_later_edits(tester, helm_cat):
+    """Typed-but-not-applied is flagged at Next; keys no service has can be added to all;
+    Reset keeps an editor changed after Apply and says so."""
+    cat = helm_cat
+    html = to_step_2(tester, cat, "globals-2")
+    before = values_rows(html)
+    api_id, worker_id = str(cat.service_ids["api"]), str(cat.service_ids["worker"])
+    hx = {"HX-Request": "true", "HX-Target": "helm-values"}
+    # Typed, not applied: Next stays on step 2 and says why.
+    typed = tester.post(
+        step_url(cat, 2), data=step_2_data(cat, html, "next", globals_yaml="logLevel: debug\n")
+    )
+    assert typed.status_code == 422
+    assert "These global variables are not applied" in text(typed)
+    # Apply: a key no service has is listed, with the explicit choice to add it everywhere.
+    block = "logLevel: debug\nfeatureFlags:\n  beta: true\n"
+    applied = tester.post(
+        step_url(cat, 2),
+        data=step_2_data(cat, html, "apply_globals", globals_yaml=block),
+        headers=hx,
+    )
+    fragment = text(applied)
+    assert re.search(r"No service has this key.*<code>featureFlags</code>", fragment, re.S)
+    assert "featureFlags" not in "".join(values_rows(fragment).values())
+    everywhere = tester.post(
+        step_url(cat, 2),
+        data=step_2_data(cat, fragment, "apply_globals_everywhere", globals_yaml=block),
+        headers=hx,
+    )
+    rows = values_rows(text(everywhere))
+    assert "featureFlags:\n  beta: true" in rows[api_id]
+    assert "featureFlags:\n  beta: true" in rows[worker_id]
+    assert "No service has" not in text(everywhere)
+    # An edit to worker after Apply survives Reset, with a warning.
+    data = step_2_data(cat, text(everywhere), "reset_globals", globals_yaml=block)
+    worker_index = list(rows).index(worker_id)
+    edited = rows[worker_id].replace("replicaCount: 1", "replicaCount: 5")
+    data[f"values-{worker_index}-values"] = edited
+    reset = tester.post(step_url(cat, 2), data=data, headers=hx)
+    after = values_rows(text(reset))
+    assert after[api_id] == before[api_id]  # untouched since Apply: back to before
+    assert after[worker_id] == edited  # edited since Apply: kept
+    assert "Reset kept the values of worker: it was edited after Apply" in text(reset)
+    # Clearing the block lets the form move on.
+    cleared = tester.post(
+        step_url(cat, 2), data=step_2_data(cat, text(reset), "next", globals_yaml="")
+    )
+    assert cleared.status_code == 302, text(cleared)

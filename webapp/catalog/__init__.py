@@ -7,6 +7,7 @@ bp = Blueprint("catalog", __name__, url_prefix="/catalog")
 from webapp.catalog import (  # noqa: E402,F401
     clusters,
     environments,
+    project_links,
     projects,
     registries,
     routes,

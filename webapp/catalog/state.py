@@ -43,6 +43,7 @@ def record_deployed(
         state = EnvironmentService(environment=env, service=service)
         db.session.add(state)
     set_deployed_images(state, images)
+    state.drift = None  # a sync looks again; a release makes it match
     if chart is not None:
         state.chart_version, state.values_yaml = chart
     return state

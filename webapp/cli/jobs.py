@@ -14,8 +14,10 @@ from flask.cli import AppGroup, with_appcontext
 from rq import Worker
 
 from jobs import TASK_MODULES
+from webapp.catalog.drift import schedule_syncs
 from webapp.jobruns.queue import redis_connection
 from webapp.jobruns.reaper import reap
+from webapp.notifications.outbox import requeue_stale_deliveries
 
 jobs_cli = AppGroup("jobs", help="Background jobs.")
 
@@ -44,6 +46,11 @@ def reap_command(every: float | None) -> None:
 def _reap_once() -> None:
     for run in reap():
         click.echo(f"job {run.id} ({run.title}): {run.error}")
+    # The scheduled sync from the clusters: drift is found without anyone pressing Sync.
+    for run in schedule_syncs():
+        click.echo(f"job {run.id}: {run.title} (scheduled)")
+    for delivery_id in requeue_stale_deliveries():
+        click.echo(f"notification delivery {delivery_id}: enqueued again")
 
 
 @click.command("worker")

@@ -77,3 +77,12 @@ __all__ += [
 from webapp.models.tokens import ApiToken, IdempotentAnswer, Scope  # noqa: E402
 
 __all__ += ["ApiToken", "IdempotentAnswer", "Scope"]
+
+from webapp.models.notifications import (  # noqa: E402
+    DeliveryStatus,
+    NotificationDelivery,
+    NotificationTarget,
+    TargetKind,
+)
+
+__all__ += ["DeliveryStatus", "NotificationDelivery", "NotificationTarget", "TargetKind"]

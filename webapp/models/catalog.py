@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Enum, ForeignKey, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from jobs.kube.access import ClusterAccess
@@ -137,6 +137,9 @@ class EnvironmentService(db.Model):
     values_yaml: Mapped[str | None] = mapped_column(Text)
     chart_version: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # What the last sync found different from the last release (webapp.catalog.drift).
+    drift: Mapped[dict | None] = mapped_column(JSON)
+    drift_checked_at: Mapped[datetime | None]
 
     environment: Mapped[Environment] = relationship(back_populates="deployed")
     service: Mapped[Service] = relationship()

@@ -118,6 +118,8 @@ class Release(db.Model):
     rollback_of_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"))
     attempt: Mapped[int] = mapped_column(default=1)
     message: Mapped[str | None] = mapped_column(Text)
+    # The services the requester kept when starting it; None: every service of the version.
+    selected_services: Mapped[list[str] | None] = mapped_column(JSON)
     requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     job_run_id: Mapped[int | None] = mapped_column(ForeignKey("job_runs.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

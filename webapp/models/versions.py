@@ -86,6 +86,8 @@ class Version(db.Model):
     )
     chart_repository: Mapped[str] = mapped_column(String(255), default="")
     created_from_id: Mapped[int | None] = mapped_column(ForeignKey("versions.id"))
+    # Helm: the global variables block as last applied in the form (None: none applied).
+    globals_yaml: Mapped[str | None] = mapped_column(Text)
     status: Mapped[VersionStatus] = mapped_column(
         Enum(VersionStatus, native_enum=False, length=16), default=VersionStatus.CREATING
     )
@@ -179,6 +181,8 @@ class VersionService(db.Model):
         Enum(ChartStatus, native_enum=False, length=16)
     )
     chart_error: Mapped[str | None] = mapped_column(Text)
+    # The service's configuration against its source environment when the version was made.
+    environment_diff: Mapped[str | None] = mapped_column(Text, deferred=True)
 
     version: Mapped[Version] = relationship(back_populates="services")
     service: Mapped[Service | None] = relationship()

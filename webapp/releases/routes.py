@@ -140,16 +140,55 @@ def new(workflow_id: int):
     ).all()
     form = StartReleaseForm()
     form.version_id.choices = [SelectChoice(v.id, v.name) for v in versions]
+    if not form.is_submitted():  # "Release this version" on a version page picks it
+        form.version_id.data = request.args.get("version_id", type=int)
+    chosen = _service_choices(form, versions)
+    if request.form.get("action") == "services":  # no JS: show the picked version's services
+        form.services.data = [choice.value for choice in form.services.choices]
+        return render_template("releases/new.html", form=form, workflow=workflow, versions=versions)
     if form.validate_on_submit():
-        version = db.session.get(Version, form.version_id.data)
+        version = chosen
         try:
-            release = services.start_release(workflow, version, current_user)
+            release = services.start_release(
+                workflow, version, current_user, only_services=form.selected_services()
+            )
         except services.ReleaseRefused as exc:
             form.version_id.errors.append(str(exc))
         else:
             flash(f"Release #{release.id} of {version.name} started.", "success")
             return redirect(url_for(".detail", release_id=release.id))
     return render_form("releases/new.html", form, workflow=workflow, versions=versions)
+
+
+def _service_choices(form: StartReleaseForm, versions: list[Version]) -> Version | None:
+    """Offer the services of the picked version (the newest when none is); all checked at first."""
+    chosen = next((v for v in versions if v.id == form.version_id.data), None)
+    if chosen is None and not form.is_submitted() and versions:
+        chosen = versions[0]
+    form.services.choices = (
+        [SelectChoice(s.name, s.name) for s in chosen.services] if chosen else []
+    )
+    if not form.is_submitted():
+        form.services.data = [choice.value for choice in form.services.choices]
+    return chosen
+
+
+@bp.route("/new/<int:workflow_id>/services")
+@roles_required(Role.RELEASE_ENGINEER, Role.TEST_ENGINEER)
+def new_services(workflow_id: int):
+    """The services of the version picked in the start form (htmx, on changing the version)."""
+    workflow = get_or_404(Workflow, workflow_id, "workflow")
+    if not services.may_run(current_user, workflow):
+        abort(403)
+    version = get_or_404(Version, request.args.get("version_id", 0, type=int), "version")
+    if version.project_id != workflow.project_id or version.status is not VersionStatus.SUCCESS:
+        abort(404, "No such version of this project.")
+    form = StartReleaseForm(formdata=None)
+    form.version_id.choices = [SelectChoice(version.id, version.name)]
+    form.version_id.data = version.id
+    form.services.choices = [SelectChoice(s.name, s.name) for s in version.services]
+    form.services.data = [choice.value for choice in form.services.choices]
+    return fragment("partials/releases/start_services.html", form=form, workflow=workflow)
 
 
 @bp.route("/<int:release_id>")

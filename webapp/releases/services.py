@@ -199,13 +199,25 @@ def _claim(stage: ReleaseStage, status: StageStatus, message: str | None = None)
 
 
 def start_release(
-    workflow: Workflow, version: Version, user: User | None, *, rollback_of: Release | None = None
+    workflow: Workflow,
+    version: Version,
+    user: User | None,
+    *,
+    rollback_of: Release | None = None,
+    only_services: list[str] | None = None,
 ) -> Release:
-    """Queue a release of ``version`` via ``workflow``; it starts once the environment is free."""
+    """Queue a release of ``version`` via ``workflow``; it starts once the environment is free.
+
+    ``only_services``: the names of the version's services to deploy (None: all of them).
+    """
     if version.project_id != workflow.project_id:
         raise ReleaseRefused("The version belongs to another project than the workflow.")
     if version.status is not VersionStatus.SUCCESS or version.deleted_at is not None:
         raise ReleaseRefused(f"Version {version.name} is not a successful version.")
+    if only_services is not None:
+        unknown_services = set(only_services) - {service.name for service in version.services}
+        if not only_services or unknown_services:
+            raise ReleaseRefused(f"Pick at least one of the services of version {version.name}.")
     if not workflow.stages:
         raise ReleaseRefused(f"Workflow {workflow.name} has no stages.")
     unknown = [s.name for s in workflow.stages if s.kind not in RUNNABLE_KINDS]
@@ -219,6 +231,7 @@ def start_release(
         requested_by_id=getattr(user, "id", None),
         is_rollback=rollback_of is not None,
         rollback_of=rollback_of,
+        selected_services=only_services,
     )
     for stage in workflow.stages:
         copy = ReleaseStage(

@@ -14,10 +14,12 @@ from jobs.helm.values import (
     ImagePath,
     ImagePathError,
     ValuesError,
+    add_global_keys,
     apply_global_variables,
     detect_image_paths,
     dump_values,
     format_image_paths,
+    missing_global_keys,
     parse_image_paths,
     parse_values,
     read_images,
@@ -164,19 +166,31 @@ def values_problem(text: str) -> str | None:
     return None
 
 
-def apply_globals(values: dict[str, str], globals_yaml: str) -> tuple[dict[str, str], dict]:
+def apply_globals(
+    values: dict[str, str], globals_yaml: str, *, add_missing: bool = False
+) -> tuple[dict[str, str], dict]:
     """Apply the global block to each service's values text: new texts and changed keys.
 
-    Raises ``ValuesError`` when the block or a service's values are unusable.
+    With ``add_missing``, keys a service lacks are added to it too. Raises
+    ``ValuesError`` when the block or a service's values are unusable.
     """
     applied, changed = {}, {}
+    apply = add_global_keys if add_missing else apply_global_variables
     for key, text in values.items():
-        result = apply_global_variables(
-            parse_values(text, _max_bytes()), globals_yaml, max_bytes=_max_bytes()
-        )
+        result = apply(parse_values(text, _max_bytes()), globals_yaml, max_bytes=_max_bytes())
         applied[key] = dump_values(result.values) if result.changed else text
         changed[key] = result.changed
     return applied, changed
+
+
+def keys_no_service_has(values: dict[str, str], globals_yaml: str) -> list[str]:
+    """Dotted keys of the global block that none of the services' values has."""
+    block = parse_values(globals_yaml, _max_bytes(), what="global variables")
+    missing = None
+    for text in values.values():
+        lacking = set(missing_global_keys(parse_values(text, _max_bytes()), block))
+        missing = lacking if missing is None else missing & lacking
+    return sorted(missing or [])
 
 
 def chart_repository(registry: Registry) -> str:

@@ -2,7 +2,10 @@
 
 ``webapp.versions.wizard`` calls these for Helm projects; the draft keeps
 ``values`` (service id -> text), ``globals_yaml``, ``values_before_globals``
-(what Reset restores), ``chart_registry_id`` and ``chart_versions``.
+(what Reset restores), ``values_after_globals`` (what Apply left: an editor that
+differs from it was edited since, and Reset keeps it), ``globals_applied_yaml``
+(the block as last applied: a different one typed is "not applied"),
+``globals_missing`` (keys no service has), ``chart_registry_id`` and ``chart_versions``.
 """
 
 from __future__ import annotations
@@ -24,11 +27,24 @@ from webapp.extensions import db
 from webapp.jobruns.queue import enqueue
 from webapp.models import JobRun, JobStatus, Project, ProjectKind, Registry, VersionDraft
 from webapp.versions import drafts
-from webapp.versions.helm import PlannedChart, apply_globals, chart_repository
+from webapp.versions.helm import (
+    PlannedChart,
+    apply_globals,
+    chart_repository,
+    keys_no_service_has,
+)
 from webapp.versions.helm_forms import HelmChartsForm, HelmValuesForm
 from webapp.versions.plan import plan, registry_of
 
-GLOBAL_ACTIONS = ("apply_globals", "reset_globals")
+GLOBAL_ACTIONS = ("apply_globals", "apply_globals_everywhere", "reset_globals")
+_GLOBALS_STATE = {
+    "values_before_globals": None,
+    "values_after_globals": None,
+    "globals_applied_yaml": None,
+    "globals_changed": {},
+    "globals_missing": [],
+    "globals_kept": [],
+}
 LOOKUP_KIND = "chart_versions_lookup"
 
 
@@ -46,7 +62,7 @@ def posted_values(data: dict, environment_id: int | None) -> dict:
     Edits belong to the environment they started from: another environment starts afresh.
     """
     if data.get("environment_id") and environment_id != data["environment_id"]:
-        return {"values": {}, "values_before_globals": None, "globals_changed": {}}
+        return {"values": {}, **_GLOBALS_STATE}
     form = HelmValuesForm(request.form)
     values = dict(data.get("values") or {})
     for row in form.values:
@@ -60,24 +76,61 @@ def posted_values(data: dict, environment_id: int | None) -> dict:
 
 
 def apply_or_reset(project: Project, draft: VersionDraft, action: str) -> str | None:
-    """Apply the global block to the chosen services' values, or Reset; the error, if any."""
+    """Apply the global block to the chosen services' values, or Reset; the error, if any.
+
+    Reset goes back to the values from before the first Apply, but an editor
+    changed after the last Apply keeps its text (``globals_kept`` names it).
+    """
     data = draft.data
     values = dict(data.get("values") or {})
     if action == "reset_globals":
-        values.update(data.get("values_before_globals") or {})
-        drafts.save(draft, {"values": values, "values_before_globals": None, "globals_changed": {}})
+        after = data.get("values_after_globals") or {}
+        kept = []
+        for service_id, text in (data.get("values_before_globals") or {}).items():
+            if (
+                service_id in after
+                and values.get(service_id, after[service_id]) != after[service_id]
+            ):
+                kept.append(service_id)
+            else:
+                values[service_id] = text
+        drafts.save(draft, {"values": values, **_GLOBALS_STATE, "globals_kept": kept})
         return None
     current = {str(chart.service.id): chart.source_yaml for chart in planned_charts(data, project)}
+    block = data.get("globals_yaml") or ""
     try:
-        applied, changed = apply_globals(current, data.get("globals_yaml") or "")
+        applied, changed = apply_globals(
+            current, block, add_missing=action == "apply_globals_everywhere"
+        )
+        missing = keys_no_service_has(applied, block)
     except ValuesError as exc:
         return str(exc)
     # Reset goes back to before the first Apply, however many follow.
     before = data.get("values_before_globals") or current
     values.update(applied)
     drafts.save(
-        draft, {"values": values, "values_before_globals": before, "globals_changed": changed}
+        draft,
+        {
+            "values": values,
+            "values_before_globals": before,
+            "values_after_globals": applied,
+            "globals_applied_yaml": block,
+            "globals_changed": changed,
+            "globals_missing": missing,
+            "globals_kept": [],
+        },
     )
+    return None
+
+
+def unapplied_globals(data: dict) -> str | None:
+    """Why step 2 may not be left: a global block typed but not applied as it stands."""
+    typed = (data.get("globals_yaml") or "").strip()
+    if typed and typed != (data.get("globals_applied_yaml") or "").strip():
+        return (
+            "These global variables are not applied: press Apply to put them into the "
+            "services' values, or clear the block."
+        )
     return None
 
 
@@ -106,6 +159,12 @@ def values_context(project: Project, data: dict, globals_error: str | None = Non
         "helm_charts": charts,
         "globals_changed": data.get("globals_changed") or {},
         "globals_applied": bool(data.get("values_before_globals")),
+        "globals_missing": data.get("globals_missing") or [],
+        "globals_kept": [
+            chart.service.name
+            for chart in charts
+            if str(chart.service.id) in (data.get("globals_kept") or [])
+        ],
     }
 
 

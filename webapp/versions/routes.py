@@ -86,7 +86,9 @@ def detail(version_id: int):
     version = get_version(
         version_id,
         selectinload(Version.services).options(
-            undefer(VersionService.yaml), selectinload(VersionService.images)
+            undefer(VersionService.yaml),
+            undefer(VersionService.environment_diff),
+            selectinload(VersionService.images),
         ),
         selectinload(Version.labels),
         joinedload(Version.created_by),

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from flask import current_app
 from sqlalchemy import func, or_, select, update
 
+from jobs.helm.values import values_diff
+
 # Imported here, not in the job's call, so a worker's forked work-horse finds it loaded.
 from webapp.audit.services import record
 from webapp.auth import permissions
@@ -31,7 +33,7 @@ from webapp.models.base import utcnow
 from webapp.models.versions import ChartStatus
 from webapp.pages import name_taken
 from webapp.refusals import Refused
-from webapp.versions.helm import attach_chart, chart_repository
+from webapp.versions.helm import PlannedChart, attach_chart, chart_repository
 from webapp.versions.plan import environment_of, registry_of
 from webapp.versions.planned import PlannedService
 
@@ -76,6 +78,13 @@ def name_in_use(project_id: int, name: str) -> bool:
     return name_taken(Version, Version.name, name, project_id=project_id)
 
 
+def environment_diff(item: PlannedService) -> str:
+    """The service's configuration against the source environment's, as a unified diff."""
+    if isinstance(item, PlannedChart):
+        return item.diff
+    return values_diff(item.source_yaml, item.yaml, old_label="environment", new_label="version")
+
+
 def create_version(
     project: Project, data: dict, planned: list[PlannedService], user: User
 ) -> Version:
@@ -91,6 +100,7 @@ def create_version(
         target_registry=registry,
         target_registry_address=registry.address if registry else "",
         created_from_id=data.get("created_from_id"),
+        globals_yaml=(data.get("globals_applied_yaml") or "").strip() or None,
         status=VersionStatus.CREATING,
         created_by_id=user.id,
     )
@@ -105,6 +115,7 @@ def create_version(
             name=item.service.name,
             order_group=item.service.order_group,
             yaml=item.yaml,
+            environment_diff=environment_diff(item),
         )
         attach_chart(service, item)
         version.services.append(service)

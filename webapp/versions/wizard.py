@@ -173,15 +173,20 @@ def _services(project: Project, draft: VersionDraft):
             )
         return _render(2, project, draft.data, draft)
     valid = form.validate()
+    globals_error = None
     if helm and valid:
         problems = helm_wizard.values_problems({**draft.data, **changes}, project)
         if problems:
             form.service_ids.errors = ["Correct the values marked below."]
             valid = False
+        globals_error = helm_wizard.unapplied_globals({**draft.data, **changes})
+        if globals_error and action == "next":
+            valid = False
     drafts.save(draft, changes, step=3 if valid else 2)
     if valid:
         return redirect(_step_url(project, 3))
-    return _render(2, project, draft.data, draft, form=form)
+    page, _ = _render(2, project, draft.data, draft, form=form, globals_error=globals_error)
+    return page, 422
 
 
 def _images(project: Project, draft: VersionDraft):
