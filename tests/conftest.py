@@ -73,6 +73,8 @@ def migrated_db(tmp_path_factory):
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}"})
     with app.app_context():
         upgrade()
+        # WAL mode: closing the last connection writes everything into the file tests copy.
+        db.engine.dispose()
     return path
 
 

@@ -3,13 +3,19 @@
 Views and jobs call these; none of them talks to a cluster. Every change that
 ends a release goes through :func:`finish`, which frees the environment and
 starts the next queued release there.
+
+Each action is one transaction: the decision, the stage and release moves and the
+job that continues the work (a JobRun row, sent to Redis after the commit) commit
+together or not at all. A transaction that may take or free an environment begins by
+writing the environment's row (:func:`_serialize`), so concurrent deciders, starters
+and finishers take turns, on SQLite (one writer) and PostgreSQL (row lock) alike.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 # Imported at the top on purpose: ``flask worker`` builds the app before RQ forks
@@ -18,9 +24,11 @@ from sqlalchemy.exc import IntegrityError
 from webapp.audit.services import record
 from webapp.extensions import db
 from webapp.jobruns.queue import enqueue
+from webapp.jobruns.reaper import live_run_exists
 from webapp.models import (
     ApprovalDecision,
     Decision,
+    Environment,
     EnvironmentLock,
     JobRun,
     Release,
@@ -43,6 +51,12 @@ TIMEOUT_KIND = "release_approval_timeout"
 
 class ReleaseRefused(Refused):
     """A release action the rules refuse now."""
+
+
+def _refused(message: str) -> ReleaseRefused:
+    """Give up the transaction (and the rows it holds), then refuse."""
+    db.session.rollback()
+    return ReleaseRefused(message)
 
 
 # --- who may do what ---------------------------------------------------------
@@ -98,19 +112,25 @@ def lock_holders(environment_ids) -> dict[int, int]:
     return dict(rows.all())
 
 
-def _acquire(release: Release) -> bool:
-    """Take the environment for ``release``; False when another release holds it.
+def _serialize(model, row_id: int) -> None:
+    """Write the row (to itself) so this transaction holds it until it commits.
 
-    The lock row's primary key is the environment, so two workers racing for
-    it cannot both win, on SQLite or PostgreSQL. Call with nothing pending.
+    PostgreSQL: a row lock, so a concurrent transaction on the same row waits and then
+    reads what this one committed. SQLite: the write starts the one writer transaction.
+    Callers expire what they loaded before, and read again after this.
     """
-    db.session.add(EnvironmentLock(environment_id=release.environment_id, release_id=release.id))
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        return False
-    return True
+    db.session.execute(
+        update(model)
+        .where(model.id == row_id)
+        .values(id=model.id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _lock_holder(environment_id: int) -> int | None:
+    return db.session.scalar(
+        select(EnvironmentLock.release_id).where(EnvironmentLock.environment_id == environment_id)
+    )
 
 
 def _unlock(release: Release) -> None:
@@ -120,8 +140,13 @@ def _unlock(release: Release) -> None:
 
 
 def dispatch(environment_id: int) -> Release | None:
-    """Start the oldest queued release of the environment if the environment is free."""
-    if db.session.get(EnvironmentLock, environment_id) is not None:
+    """Give a free environment to its oldest queued release, with its executor job.
+
+    Part of the caller's transaction (no commit): the lock row and the executor's job
+    row commit with whatever freed or queued the environment.
+    """
+    _serialize(Environment, environment_id)
+    if _lock_holder(environment_id) is not None:
         return None
     release = db.session.scalar(
         select(Release)
@@ -132,25 +157,63 @@ def dispatch(environment_id: int) -> Release | None:
         .order_by(Release.id)
         .limit(1)
     )
-    if release is None or not _acquire(release):
+    if release is None:
         return None
+    db.session.execute(
+        insert(EnvironmentLock).values(
+            environment_id=environment_id, release_id=release.id, acquired_at=utcnow()
+        )
+    )
     enqueue_executor(release)
     return release
 
 
-def enqueue_executor(release: Release) -> None:
-    """Enqueue ``run_release`` for a release that holds its environment."""
+RESUMED = "(resumed)"
+
+
+def enqueue_executor(release: Release, *, resumed: bool = False) -> JobRun:
+    """Add the ``run_release`` job for a release that holds its environment (no commit)."""
+    title = (
+        f"Release #{release.id}: {release.version.name} to "
+        f"{release.project.key}/{release.environment.name}"
+    )
     run = enqueue(
         "jobs.releases.run_release",
         release.id,
         kind=EXECUTOR_KIND,
-        title=f"Release #{release.id}: {release.version.name} to "
-        f"{release.project.key}/{release.environment.name}",
+        title=f"{title} {RESUMED}" if resumed else title,
         target=release,
         user=release.requested_by,
+        commit=False,
     )
     release.job_run_id = run.id
-    db.session.commit()
+    return run
+
+
+def executor_alive(release: Release) -> bool:
+    """Is an executor job of the release queued (sent or in the outbox) or running?"""
+    return live_run_exists(EXECUTOR_KIND, "release", release.id)
+
+
+def start_message(release: Release) -> str:
+    """What the page says after Start (or Roll back): read from rows, never from Redis."""
+    what = "Rollback release" if release.is_rollback else "Release"
+    head = f"{what} #{release.id} of {release.version.name}"
+    if release.job_run is None:
+        holder = _lock_holder(release.environment_id)
+        behind = f": it starts when release #{holder} ends" if holder else ""
+        return f"{head} queued{behind}."
+    if release.job_run.waiting_for_queue:
+        return f"{head} queued; the job queue is unreachable, it starts when the queue is back."
+    return f"{head} started."
+
+
+def queue_note(release: Release) -> str:
+    """What to add to "started"/"approved" when the release's job could not reach Redis yet."""
+    run = release.job_run
+    if run is not None and run.waiting_for_queue:
+        return " It is queued, but the job queue is unreachable: it runs when the queue is back."
+    return ""
 
 
 def newer_executor(release_id: int, job_run_id: int) -> int | None:
@@ -167,13 +230,19 @@ def newer_executor(release_id: int, job_run_id: int) -> int | None:
     )
 
 
-def finish(release: Release, status: ReleaseStatus, message: str | None = None) -> None:
-    """End the release, free its environment and start the next queued release there."""
+def finish(
+    release: Release, status: ReleaseStatus, message: str | None = None, *, commit: bool = True
+) -> None:
+    """End the release, free its environment and start the next queued release there.
+
+    One transaction: the end, the freed lock, the next release's lock and its job.
+    """
     release.move_to(status, message)
     release.cancel_requested = False
     _unlock(release)
-    db.session.commit()
     dispatch(release.environment_id)
+    if commit:
+        db.session.commit()
 
 
 def _claim(stage: ReleaseStage, status: StageStatus, message: str | None = None) -> bool:
@@ -207,6 +276,7 @@ def start_release(
     unknown = [s.name for s in workflow.stages if s.kind not in RUNNABLE_KINDS]
     if unknown:
         raise ReleaseRefused(f"Stages {', '.join(unknown)} cannot run in this Slipway.")
+    _serialize(Environment, workflow.environment_id)
     release = Release(
         project_id=workflow.project_id,
         workflow=workflow,
@@ -231,19 +301,25 @@ def start_release(
     if rollback_of is not None:
         detail += f" (rollback of #{rollback_of.id})"
     record(action, release, detail=detail, user=user)
-    db.session.commit()
     dispatch(release.environment_id)
+    db.session.commit()
     return release
 
 
 def decide(release: Release, user: User, decision: Decision, comment: str) -> ApprovalDecision:
-    """Record one approver's decision; enough approvals continue, one reject ends the release."""
+    """Record one approver's decision; enough approvals continue, one reject ends the release.
+
+    One commit holds the decision, the stage's and the release's moves and the executor
+    job that continues the release: a crash at any point keeps all of it or none of it.
+    """
+    _serialize(Release, release.id)
+    db.session.expire_all()  # read the state as it is now that we hold the release
     stage = release.waiting_stage()
     if release.status is not ReleaseStatus.WAITING_APPROVAL or stage is None:
-        raise ReleaseRefused("This release is not waiting for an approval.")
+        raise _refused("This release is not waiting for an approval.")
     refusal = approval_refusal(release, stage, user)
     if refusal:
-        raise ReleaseRefused(refusal)
+        raise _refused(refusal)
     entry = ApprovalDecision(
         stage=stage,
         user_id=user.id,
@@ -256,15 +332,19 @@ def decide(release: Release, user: User, decision: Decision, comment: str) -> Ap
     try:
         db.session.flush()
     except IntegrityError as exc:
-        db.session.rollback()
-        raise ReleaseRefused(f"You already decided on stage {stage.name}.") from exc
+        raise _refused(f"You already decided on stage {stage.name}.") from exc
     verb = "approve" if decision is Decision.APPROVE else "reject"
     record(verb, release, detail=f"stage {stage.name}: {comment}" if comment else stage.name)
-    db.session.commit()
     needed = int((stage.settings or {}).get("approvals_needed", 1))
+    db.session.refresh(stage, ["decisions"])
     if decision is Decision.REJECT:
         if _claim(stage, StageStatus.REJECTED, f"Rejected by {user.username}"):
-            finish(release, ReleaseStatus.REJECTED, f"{user.username} rejected {stage.name}.")
+            finish(
+                release,
+                ReleaseStatus.REJECTED,
+                f"{user.username} rejected {stage.name}.",
+                commit=False,
+            )
     elif approvals(release, stage) >= needed:
         approvers = [
             d.username
@@ -273,21 +353,26 @@ def decide(release: Release, user: User, decision: Decision, comment: str) -> Ap
         ]
         if _claim(stage, StageStatus.PASSED, f"Approved by {', '.join(approvers)}."):
             release.move_to(ReleaseStatus.RUNNING)
-            db.session.commit()
             enqueue_executor(release)
+    db.session.commit()
     return entry
 
 
 def schedule_approval_timeout(release: Release, stage: ReleaseStage) -> None:
-    """Start the approval clock: RQ's scheduler runs ``approval_timeout`` at the deadline."""
+    """Start the approval clock: the deadline and its timeout job commit together.
+
+    The dispatcher sends ``approval_timeout`` when it is due; the reaper also ends any
+    approval past its deadline (:func:`expire_overdue_approvals`), so a timeout fires
+    on time even if Redis lost the job.
+    """
     seconds = int((stage.settings or {}).get("timeout_seconds") or DEFAULT_APPROVAL_TIMEOUT)
     stage.deadline_at = utcnow() + timedelta(seconds=seconds)
+    enqueue_timeout(release, stage, commit=False)
     db.session.commit()
-    enqueue_timeout(release, stage)
 
 
-def enqueue_timeout(release: Release, stage: ReleaseStage) -> None:
-    """Schedule ``approval_timeout`` for the stage's ``deadline_at`` (now if it has passed)."""
+def enqueue_timeout(release: Release, stage: ReleaseStage, *, commit: bool = True) -> None:
+    """Add ``approval_timeout`` due at the stage's ``deadline_at`` (now if it has passed)."""
     delay = max(timedelta(0), stage.deadline_at - utcnow())
     enqueue(
         "jobs.releases.approval_timeout",
@@ -297,6 +382,7 @@ def enqueue_timeout(release: Release, stage: ReleaseStage) -> None:
         title=f"Approval timeout of release #{release.id}, stage {stage.name}",
         target=release,
         delay=delay,
+        commit=commit,
     )
 
 
@@ -306,15 +392,43 @@ def expire_approval(release: Release, stage: ReleaseStage) -> bool:
         return False
     if stage.deadline_at > utcnow():
         return False
+    _serialize(Release, release.id)
     if not _claim(stage, StageStatus.TIMEOUT, "Nobody decided before the deadline."):
+        db.session.rollback()
         return False
     record("approval_timeout", release, detail=stage.name, user=None)
     finish(release, ReleaseStatus.TIMEOUT, f"Stage {stage.name} waited past its timeout.")
     return True
 
 
+def expire_overdue_approvals() -> list[str]:
+    """End every waiting approval whose deadline passed (the reaper calls this each round)."""
+    overdue = db.session.execute(
+        select(Release.id, ReleaseStage.id)
+        .join(ReleaseStage, ReleaseStage.release_id == Release.id)
+        .where(
+            Release.status == ReleaseStatus.WAITING_APPROVAL,
+            ReleaseStage.status == StageStatus.WAITING_APPROVAL,
+            ReleaseStage.deadline_at <= utcnow(),
+        )
+    ).all()
+    done = []
+    for release_id, stage_id in overdue:
+        release = db.session.get(Release, release_id)
+        stage = db.session.get(ReleaseStage, stage_id)
+        if expire_approval(release, stage):
+            done.append(f"release #{release_id}: approval {stage.name} timed out")
+    return done
+
+
 def cancel(release: Release, user: User) -> str:
-    """Cancel now when nothing runs; otherwise ask the executor to stop at its next safe point."""
+    """Cancel now when nothing runs; otherwise ask the executor to stop at its next safe point.
+
+    A running release with no executor job (lost, never queued) ends at once: nothing
+    would ever reach the safe point.
+    """
+    _serialize(Release, release.id)
+    db.session.expire_all()
     if release.status is ReleaseStatus.QUEUED:
         record("cancel", release, user=user)
         finish(release, ReleaseStatus.CANCELLED, f"Cancelled by {user.username} before it started.")
@@ -325,25 +439,36 @@ def cancel(release: Release, user: User) -> str:
             record("cancel", release, user=user)
             finish(release, ReleaseStatus.CANCELLED, f"Cancelled by {user.username}.")
             return "Release cancelled."
-        raise ReleaseRefused("The release moved on meanwhile; look again.")
+        raise _refused("The release moved on meanwhile; look again.")
+    if release.status is ReleaseStatus.RUNNING and not executor_alive(release):
+        record("cancel", release, user=user)
+        for stage in release.stages:
+            if stage.status is StageStatus.RUNNING:
+                stage.end(StageStatus.CANCELLED, "Cancelled: no executor was running it.")
+        finish(
+            release,
+            ReleaseStatus.CANCELLED,
+            f"Cancelled by {user.username}; no executor was running it.",
+        )
+        return "Release cancelled: no executor was running it."
     if release.status is ReleaseStatus.RUNNING:
         release.cancel_requested = True
         release.message = f"Cancel requested by {user.username}: stops at the next safe point."
         record("cancel", release, user=user)
         db.session.commit()
         return "Cancel requested: the release stops at the next safe point."
-    raise ReleaseRefused(f"A {release.status.label} release cannot be cancelled.")
+    raise _refused(f"A {release.status.label} release cannot be cancelled.")
 
 
 def retry(release: Release, user: User) -> None:
     """Run the release again from its first stage that did not pass; passed stages stay."""
+    _serialize(Release, release.id)
+    db.session.expire_all()
     if not release.can_become(ReleaseStatus.QUEUED):
-        raise ReleaseRefused(
-            "Only a failed, rejected, timed-out or cancelled release can be retried."
-        )
+        raise _refused("Only a failed, rejected, timed-out or cancelled release can be retried.")
     first = next((s for s in release.stages if not s.status.done), None)
     if first is None:
-        raise ReleaseRefused("Every stage of this release passed; nothing to retry.")
+        raise _refused("Every stage of this release passed; nothing to retry.")
     for stage in release.stages:
         if stage.position >= first.position:
             stage.reset()
@@ -351,8 +476,8 @@ def retry(release: Release, user: User) -> None:
     release.move_to(ReleaseStatus.QUEUED, f"Retried by {user.username} from stage {first.name}.")
     release.cancel_requested = False
     record("retry", release, detail=f"from stage {first.name}", user=user)
-    db.session.commit()
     dispatch(release.environment_id)
+    db.session.commit()
 
 
 def rollback_target(release: Release) -> Release | None:
