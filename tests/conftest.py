@@ -87,6 +87,8 @@ def _config(instance, db_path, redis_service, **extra) -> dict:
         "WTF_CSRF_ENABLED": False,
         "SESSION_COOKIE_SECURE": False,
         "REMEMBER_COOKIE_SECURE": False,
+        # Tests reap right after a job was sent; production waits a few seconds.
+        "JOB_SEND_GRACE": 0,
         **extra,
     }
 
