@@ -13,18 +13,9 @@ from sqlalchemy import event, select
 
 from sandbox.services import free_port
 from tests.helpers import run_queued_jobs
-from tests.webapp.test_releases import (  # noqa: F401  (fixtures)
-    access,
-    approval,
-    decide,
-    flashes,
-    images,
-    make_workflow,
-    release_row,
-    shop,
-    start,
-)
-from tests.webapp.test_versions_pages import add_version, cat  # noqa: F401  (fixture)
+from tests.webapp import test_releases, test_versions_pages
+from tests.webapp.test_releases import approval, decide, flashes, make_workflow, release_row, start
+from tests.webapp.test_versions_pages import add_version
 from tests.webapp.version_fixtures import create_through_form
 from webapp.extensions import db
 from webapp.models import (
@@ -37,6 +28,10 @@ from webapp.models import (
     Version,
     VersionStatus,
 )
+
+# The fixtures of the release and version tests, shared here.
+images, access, shop = test_releases.images, test_releases.access, test_releases.shop
+cat = test_versions_pages.cat
 
 UNREACHABLE = "the job queue is unreachable"
 
