@@ -68,7 +68,7 @@ def _wait_for_approval(release, stage):
     release.move_to(ReleaseStatus.WAITING_APPROVAL)
     instructions = (stage.settings or {}).get("instructions")
     stage.append_log("Waiting for approval." + (f" {instructions}" if instructions else ""))
-    db.session.commit()
+    # One commit: the wait, its deadline and its timeout job (never a wait without a clock).
     schedule_approval_timeout(release, stage)
     return stage.status
 

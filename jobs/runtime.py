@@ -117,7 +117,7 @@ class _Heartbeat:
 
     def __init__(self, job_run_id: int, interval: float) -> None:
         self.job_run_id = job_run_id
-        self.interval = interval
+        self.interval = float(interval)
         self.stopped = threading.Event()
         self.engine = db.engine
         threading.Thread(target=self._beat, daemon=True, name="slipway-heartbeat").start()

@@ -53,7 +53,7 @@ def dispatch_command(every: float | None) -> None:
         click.echo(f"{send_pending()} job(s) sent")
         return
     parent = os.getppid()
-    reap_every = current_app.config["REAPER_INTERVAL"]
+    reap_every = float(current_app.config["REAPER_INTERVAL"])
     next_reap = time.monotonic()
     while os.getppid() == parent:
         try:

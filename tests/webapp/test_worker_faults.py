@@ -1,0 +1,184 @@
+"""Real ``flask worker`` processes against a Redis that stops and comes back empty.
+
+The worker keeps going (it reconnects), its dispatcher sends what waited in the
+outbox, approval timeouts fire on time from the database, and a job Redis forgot
+while its work-horse is alive is not started twice.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import select
+
+from sandbox import services
+from tests.helpers import wait_until
+from tests.webapp import test_releases
+from tests.webapp.test_jobs import BlackHole, _add_registry
+from tests.webapp.test_releases import approval, make_workflow, release_row, start
+from webapp.extensions import db
+from webapp.models import EnvironmentLock, JobRun, JobStatus, ReleaseStatus
+
+pytestmark = pytest.mark.slow
+
+images, access, shop = test_releases.images, test_releases.access, test_releases.shop
+
+REAPER_INTERVAL = 2
+
+
+class OwnRedis:
+    """A Redis of this test alone, so it can stop and come back (empty) on the same port."""
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.service = services.start_redis(workdir)
+        self.port = self.service.port
+        self.url = self.service.extra["url"]
+
+    def stop(self) -> None:
+        self.service.stop()
+
+    def restart(self) -> None:
+        self.service = services.start_redis(self.workdir, port=self.port)
+
+
+@pytest.fixture
+def own_redis(app, tmp_path):
+    redis = OwnRedis(tmp_path)
+    app.config["REDIS_URL"] = redis.url
+    yield redis
+    redis.stop()
+
+
+@pytest.fixture
+def workers(app, app_config, own_redis, tmp_path):
+    """Start ``flask worker`` processes; kills them and their work-horses afterwards."""
+    started: list[subprocess.Popen] = []
+
+    def spawn(**settings) -> subprocess.Popen:
+        env = {
+            **os.environ,
+            "FLASK_APP": "webapp",
+            "SLIPWAY_SECRET_KEY": app_config["SECRET_KEY"],
+            "SLIPWAY_DATABASE_URL": app_config["SQLALCHEMY_DATABASE_URI"],
+            "SLIPWAY_REDIS_URL": own_redis.url,
+            "SLIPWAY_INSTANCE_PATH": str(tmp_path),
+            "SLIPWAY_REAPER_INTERVAL": str(REAPER_INTERVAL),
+            **{f"SLIPWAY_{key}": str(value) for key, value in settings.items()},
+        }
+        log_path = tmp_path / f"worker-{len(started)}.log"
+        log = open(log_path, "w")  # noqa: SIM115
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "flask", "worker"],
+            env=env,
+            start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        proc.log_path = log_path
+        started.append(proc)
+        return proc
+
+    yield spawn
+    for proc in started:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    with app.app_context():
+        for pid in db.session.scalars(select(JobRun.pid).where(JobRun.pid.is_not(None))):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def run_row(app, run_id: int) -> JobRun:
+    with app.app_context():
+        run = db.session.get(JobRun, run_id)
+        db.session.expunge(run)
+        return run
+
+
+def test_after_a_redis_restart_the_worker_goes_on_and_the_timeout_fires_on_time(
+    app, client, auth, shop, own_redis, workers
+):
+    worker = workers()
+    workflow_id = make_workflow(app, shop, [approval(app, needed=1, timeout_seconds=8)])
+    release_id = start(client, auth, workflow_id, shop.versions["2.0"])
+    wait_until(
+        lambda: release_row(app, release_id).status is ReleaseStatus.WAITING_APPROVAL,
+        30,
+        "the release to wait for its approval",
+    )
+    deadline = release_row(app, release_id).stages[0].deadline_at
+
+    own_redis.stop()
+    # The worker notices (its dequeue fails) and must not exit.
+    wait_until(
+        lambda: "Redis unreachable" in open_log(worker) or "queue failed" in open_log(worker),
+        30,
+        "the worker to notice Redis is gone",
+    )
+    assert worker.poll() is None
+    own_redis.restart()  # empty: whatever Redis held is gone
+
+    from webapp.models.base import utcnow
+
+    allowed = max(0.0, (deadline - utcnow()).total_seconds()) + REAPER_INTERVAL + 5
+    wait_until(
+        lambda: release_row(app, release_id).status is ReleaseStatus.TIMEOUT,
+        allowed,
+        "the approval to time out",
+    )
+    assert worker.poll() is None
+    with app.app_context():
+        assert db.session.get(EnvironmentLock, shop.environment_id) is None
+
+    # And the worker runs new work after the restart.
+    auth.logout()
+    auth.login("admin")
+    registry_id = _add_registry(app, f"127.0.0.1:{services.free_port()}")
+    client.post(f"/catalog/registries/{registry_id}/test")
+    with app.app_context():
+        run_id = db.session.scalars(select(JobRun.id).order_by(JobRun.id.desc())).first()
+    wait_until(lambda: run_row(app, run_id).status is JobStatus.FAILED, 60, "the new job to run")
+    assert "127.0.0.1" in run_row(app, run_id).error
+
+
+def open_log(worker: subprocess.Popen) -> str:
+    return worker.log_path.read_text(errors="replace")
+
+
+def test_a_job_redis_forgot_with_its_work_horse_alive_is_not_started_twice(
+    app, client, auth, own_redis, workers
+):
+    from webapp.jobruns.reaper import reap
+
+    hole = BlackHole()  # the job waits on it: long-running work
+    workers(JOB_HEARTBEAT_INTERVAL=1, JOB_HEARTBEAT_GRACE=3)
+    app.config["JOB_HEARTBEAT_GRACE"] = 3
+    auth.login("admin")
+    registry_id = _add_registry(app, f"127.0.0.1:{hole.port}")
+    client.post(f"/catalog/registries/{registry_id}/test")
+    with app.app_context():
+        run_id = db.session.scalars(select(JobRun.id)).one()
+    wait_until(lambda: run_row(app, run_id).status is JobStatus.RUNNING, 30, "the job to start")
+    own_redis.stop()
+    own_redis.restart()  # Redis forgot the job; its work-horse goes on
+    started = run_row(app, run_id).started_at
+    # Past the heartbeat grace: only a heartbeat the job itself writes keeps it alive.
+    wait_until(
+        lambda: (run_row(app, run_id).heartbeat_at - started).total_seconds() > 4,
+        20,
+        "the job's own heartbeat to go on",
+    )
+    with app.app_context():
+        assert reap() == []
+    assert run_row(app, run_id).status is JobStatus.RUNNING
+    with app.app_context():
+        assert db.session.scalars(select(JobRun)).all()[-1].id == run_id  # no second copy
+    hole.close()
