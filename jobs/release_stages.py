@@ -64,7 +64,7 @@ def _wait_for_approval(release, stage):
     if stage.status is StageStatus.WAITING_APPROVAL:  # resumed by the reaper: still waiting
         return stage.status
     stage.begin()
-    stage.status = StageStatus.WAITING_APPROVAL
+    stage.move_to(StageStatus.WAITING_APPROVAL)
     release.move_to(ReleaseStatus.WAITING_APPROVAL)
     instructions = (stage.settings or {}).get("instructions")
     stage.append_log("Waiting for approval." + (f" {instructions}" if instructions else ""))

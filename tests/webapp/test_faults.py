@@ -264,3 +264,21 @@ def test_the_reaper_never_overwrites_a_run_that_just_finished(app):
         db.session.expire_all()
         assert db.session.get(JobRun, run.id).status is JobStatus.SUCCEEDED
         assert Redis.from_url(app.config["REDIS_URL"]).ping()
+
+
+def test_a_stage_moves_only_along_its_transition_table():
+    from webapp.models import ReleaseStage, StageStatus
+
+    stage = ReleaseStage(status=StageStatus.PENDING, name="Go", position=1)
+    with pytest.raises(ValueError):
+        stage.move_to(StageStatus.PASSED)  # never ran
+    stage.begin()
+    stage.move_to(StageStatus.WAITING_APPROVAL)
+    with pytest.raises(ValueError):
+        stage.move_to(StageStatus.FAILED)  # an approval passes, is rejected, times out
+    stage.move_to(StageStatus.TIMEOUT, "Nobody decided.")
+    assert stage.ended_at is not None and stage.message == "Nobody decided."
+    with pytest.raises(ValueError):
+        stage.move_to(StageStatus.RUNNING)  # ended: only a reset brings it back
+    stage.move_to(StageStatus.PENDING)
+    assert stage.started_at is None and stage.message is None

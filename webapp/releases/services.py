@@ -42,6 +42,7 @@ from webapp.models import (
     Workflow,
 )
 from webapp.models.base import utcnow
+from webapp.models.releases import STAGE_TRANSITIONS
 from webapp.refusals import Refused
 from webapp.workflows.settings import DEFAULT_APPROVAL_TIMEOUT, RUNNABLE_KINDS
 
@@ -247,6 +248,8 @@ def finish(
 
 def _claim(stage: ReleaseStage, status: StageStatus, message: str | None = None) -> bool:
     """Move a waiting approval stage on, once: concurrent deciders cannot both win."""
+    if status not in STAGE_TRANSITIONS[StageStatus.WAITING_APPROVAL]:
+        raise ValueError(f"a waiting approval stage cannot become {status}")
     changed = db.session.execute(
         update(ReleaseStage)
         .where(
