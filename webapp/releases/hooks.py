@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from webapp.extensions import db
 from webapp.jobruns.reaper import register_recovery, register_state_check
 from webapp.models import EnvironmentLock, JobRun, Release, ReleaseStatus, Version
+from webapp.releases.approvals import enqueue_timeout, expire_overdue_approvals
 from webapp.releases.services import (
     EXECUTOR_KIND,
     RESUMED,
@@ -16,9 +17,7 @@ from webapp.releases.services import (
     _serialize,
     dispatch,
     enqueue_executor,
-    enqueue_timeout,
     executor_alive,
-    expire_overdue_approvals,
     finish,
     lock_holders,
 )
