@@ -119,7 +119,10 @@ def test_after_a_redis_restart_the_worker_goes_on_and_the_timeout_fires_on_time(
     own_redis.stop()
     # The worker notices (its dequeue fails) and must not exit.
     wait_until(
-        lambda: "Redis unreachable" in open_log(worker) or "queue failed" in open_log(worker),
+        lambda: any(
+            sign in open_log(worker)
+            for sign in ("Redis unreachable", "queue failed", "could not connect to Redis")
+        ),
         30,
         "the worker to notice Redis is gone",
     )
@@ -159,7 +162,7 @@ def test_a_job_redis_forgot_with_its_work_horse_alive_is_not_started_twice(
     from webapp.jobruns.reaper import reap
 
     hole = BlackHole()  # the job waits on it: long-running work
-    workers(JOB_HEARTBEAT_INTERVAL=1, JOB_HEARTBEAT_GRACE=3)
+    worker = workers(JOB_HEARTBEAT_INTERVAL=1, JOB_HEARTBEAT_GRACE=3)
     app.config["JOB_HEARTBEAT_GRACE"] = 3
     auth.login("admin")
     registry_id = _add_registry(app, f"127.0.0.1:{hole.port}")
@@ -181,4 +184,9 @@ def test_a_job_redis_forgot_with_its_work_horse_alive_is_not_started_twice(
     assert run_row(app, run_id).status is JobStatus.RUNNING
     with app.app_context():
         assert db.session.scalars(select(JobRun)).all()[-1].id == run_id  # no second copy
+    # The registry hangs up: the one run ends, with the reason, and the worker is still there.
     hole.close()
+    wait_until(lambda: run_row(app, run_id).status is JobStatus.FAILED, 60, "the job to end")
+    assert worker.poll() is None
+    with app.app_context():
+        assert len(db.session.scalars(select(JobRun)).all()) == 1
