@@ -282,3 +282,20 @@ def test_a_stage_moves_only_along_its_transition_table():
         stage.move_to(StageStatus.RUNNING)  # ended: only a reset brings it back
     stage.move_to(StageStatus.PENDING)
     assert stage.started_at is None and stage.message is None
+
+
+def test_create_while_redis_is_down_says_queued_and_copies_when_it_is_back(
+    app, client, auth, cat, redis
+):
+    auth.login("tester")
+    redis.down()
+    response = create_through_form(client, cat, "v1")
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Queued; the job queue is unreachable, the copy starts when the queue is back." in page
+    redis.up()
+    run_queued_jobs(app)
+    with app.app_context():
+        version = db.session.scalars(select(Version)).one()
+        assert version.status.finished  # the copy ran (this catalog's registry is not there)
+        assert db.session.get(JobRun, version.job_run_id).sent_at is not None
