@@ -1,7 +1,7 @@
 """The approval lifecycle: begin (the clock starts), decide, expire, cancel while waiting.
 
 A release stops at an approval stage (no job sleeps). Each step is one transaction on
-the release's row (:func:`~webapp.releases.services._serialize`): a decision, the stage
+the release and its environment (:func:`~webapp.releases.services.hold`): a decision, the stage
 and release moves and the continuation job commit together; the deadline and its
 timeout job too. The reaper ends any approval past its deadline from the database
 (:func:`expire_overdue_approvals`), so a timeout does not depend on Redis keeping a job.
@@ -32,9 +32,9 @@ from webapp.models.releases import STAGE_TRANSITIONS
 from webapp.releases.services import (
     TIMEOUT_KIND,
     _refused,
-    _serialize,
     enqueue_executor,
     finish,
+    hold,
 )
 from webapp.workflows.settings import DEFAULT_APPROVAL_TIMEOUT
 
@@ -108,7 +108,7 @@ def decide(release: Release, user: User, decision: Decision, comment: str) -> Ap
     One commit holds the decision, the stage's and the release's moves and the executor
     job that continues the release: a crash at any point keeps all of it or none of it.
     """
-    _serialize(Release, release.id)
+    hold(release)
     db.session.expire_all()  # read the state as it is now that we hold the release
     stage = release.waiting_stage()
     if release.status is not ReleaseStatus.WAITING_APPROVAL or stage is None:
@@ -180,7 +180,7 @@ def expire_approval(release: Release, stage: ReleaseStage) -> bool:
         return False
     if stage.deadline_at > utcnow():
         return False
-    _serialize(Release, release.id)
+    hold(release)
     if not _claim(stage, StageStatus.TIMEOUT, "Nobody decided before the deadline."):
         db.session.rollback()
         return False

@@ -14,11 +14,11 @@ from webapp.releases.services import (
     EXECUTOR_KIND,
     RESUMED,
     TIMEOUT_KIND,
-    _serialize,
     dispatch,
     enqueue_executor,
     executor_alive,
     finish,
+    hold,
     lock_holders,
 )
 from webapp.versions.services import register_usage_check
@@ -44,7 +44,7 @@ def resume_lost_release(run: JobRun, reason: str) -> None:
     holder = lock_holders([release.environment_id]).get(release.environment_id)
     if holder != release.id:
         return
-    _serialize(Release, release.id)
+    hold(release)
     if executor_alive(release):  # another reaper resumed it meanwhile
         db.session.rollback()
         return
@@ -99,7 +99,7 @@ def resume_stuck_releases() -> list[str]:
     for release in holders:
         if executor_alive(release):
             continue
-        _serialize(Release, release.id)
+        hold(release)
         db.session.refresh(release)
         if release.status.finished or executor_alive(release):
             db.session.rollback()

@@ -98,6 +98,16 @@ def _serialize(model, row_id: int) -> None:
     )
 
 
+def hold(release: Release) -> None:
+    """Take the release's environment row, then its own: the one order every taker uses.
+
+    Whatever may end a release or start the next one goes through the environment, so
+    taking it first means two such transactions never wait on each other in a circle.
+    """
+    _serialize(Environment, release.environment_id)
+    _serialize(Release, release.id)
+
+
 def _lock_holder(environment_id: int) -> int | None:
     return db.session.scalar(
         select(EnvironmentLock.release_id).where(EnvironmentLock.environment_id == environment_id)
@@ -208,6 +218,7 @@ def finish(
 
     One transaction: the end, the freed lock, the next release's lock and its job.
     """
+    _serialize(Environment, release.environment_id)
     release.move_to(status, message)
     release.cancel_requested = False
     _unlock(release)
@@ -268,7 +279,7 @@ def cancel(release: Release, user: User) -> str:
     A running release with no executor job (lost, never queued) ends at once: nothing
     would ever reach the safe point.
     """
-    _serialize(Release, release.id)
+    hold(release)
     db.session.expire_all()
     if release.status is ReleaseStatus.QUEUED:
         record("cancel", release, user=user)
@@ -298,7 +309,7 @@ def cancel(release: Release, user: User) -> str:
 
 def retry(release: Release, user: User) -> None:
     """Run the release again from its first stage that did not pass; passed stages stay."""
-    _serialize(Release, release.id)
+    hold(release)
     db.session.expire_all()
     if not release.can_become(ReleaseStatus.QUEUED):
         raise _refused("Only a failed, rejected, timed-out or cancelled release can be retried.")
