@@ -190,3 +190,96 @@ def test_a_job_redis_forgot_with_its_work_horse_alive_is_not_started_twice(
     assert worker.poll() is None
     with app.app_context():
         assert len(db.session.scalars(select(JobRun)).all()) == 1
+
+
+def test_the_web_process_killed_right_after_the_approval_commit_loses_nothing(
+    app, app_config, client, auth, shop, own_redis, workers, tmp_path
+):
+    import threading
+    from pathlib import Path
+
+    import requests
+
+    from tests.helpers import PASSWORD
+    from webapp.models import ApprovalDecision
+
+    workers()
+    workflow_id = make_workflow(app, shop, [approval(app, needed=1)])
+    release_id = start(client, auth, workflow_id, shop.versions["2.0"])
+    wait_until(
+        lambda: release_row(app, release_id).status is ReleaseStatus.WAITING_APPROVAL,
+        30,
+        "the release to wait for its approval",
+    )
+    # The web process reaches a Redis that accepts and never answers: after its commit
+    # it hangs handing the job over, and is killed right there.
+    hole = BlackHole()
+    port = services.free_port()
+    env = {
+        **os.environ,
+        "SLIPWAY_SECRET_KEY": app_config["SECRET_KEY"],
+        "SLIPWAY_DATABASE_URL": app_config["SQLALCHEMY_DATABASE_URI"],
+        "SLIPWAY_REDIS_URL": f"redis://127.0.0.1:{hole.port}/0",
+        "SLIPWAY_INSTANCE_PATH": str(tmp_path),
+        "SLIPWAY_WTF_CSRF_ENABLED": "false",
+        "SLIPWAY_SESSION_COOKIE_SECURE": "false",
+        "SLIPWAY_AUTO_MIGRATE": "false",
+    }
+    gunicorn = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        services.wait_for_port(port, timeout=30)
+        base = f"http://127.0.0.1:{port}"
+        session = requests.Session()
+        session.post(f"{base}/auth/login", data={"username": "approver1", "password": PASSWORD})
+        answers = []
+
+        def approve():
+            try:
+                answers.append(
+                    session.post(
+                        f"{base}/releases/{release_id}/decision",
+                        data={"approve": "Approve"},
+                        timeout=30,
+                    ).status_code
+                )
+            except requests.ConnectionError:
+                answers.append("connection lost")
+
+        thread = threading.Thread(target=approve)
+        thread.start()
+
+        def decided():
+            with app.app_context():
+                return db.session.scalars(select(ApprovalDecision)).all()
+
+        wait_until(decided, 20, "the decision to be committed")
+        os.killpg(gunicorn.pid, signal.SIGKILL)
+        gunicorn.wait()
+        thread.join()
+        assert answers == ["connection lost"]
+    finally:
+        if gunicorn.poll() is None:
+            os.killpg(gunicorn.pid, signal.SIGKILL)
+            gunicorn.wait()
+        hole.close()
+    # The decision, the stage's move and the executor's job were one commit; the worker's
+    # dispatcher hands the job over and the release finishes.
+    wait_until(
+        lambda: release_row(app, release_id).status is ReleaseStatus.PASSED,
+        30,
+        "the approved release to pass",
+    )
+    release = release_row(app, release_id)
+    assert [d.username for d in release.stages[0].decisions] == ["approver1"]
+    assert run_row(app, release.job_run_id).status is JobStatus.SUCCEEDED
+    with app.app_context():
+        executors = db.session.scalars(select(JobRun).where(JobRun.kind == "release")).all()
+        # The start's and the approval's, both run once: nothing was lost and requeued.
+        assert [r.status for r in executors] == [JobStatus.SUCCEEDED, JobStatus.SUCCEEDED]
