@@ -278,7 +278,11 @@ def test_the_web_process_killed_right_after_the_approval_commit_loses_nothing(
     )
     release = release_row(app, release_id)
     assert [d.username for d in release.stages[0].decisions] == ["approver1"]
-    assert run_row(app, release.job_run_id).status is JobStatus.SUCCEEDED
+    wait_until(
+        lambda: run_row(app, release.job_run_id).status is JobStatus.SUCCEEDED,
+        10,
+        "the executor's run to end",
+    )
     with app.app_context():
         executors = db.session.scalars(select(JobRun).where(JobRun.kind == "release")).all()
         # The start's and the approval's, both run once: nothing was lost and requeued.
