@@ -255,11 +255,18 @@ def test_the_web_process_killed_right_after_the_approval_commit_loses_nothing(
         thread = threading.Thread(target=approve)
         thread.start()
 
-        def decided():
+        def handing_over():
             with app.app_context():
-                return db.session.scalars(select(ApprovalDecision)).all()
+                decided = db.session.scalars(select(ApprovalDecision)).all()
+                claimed = db.session.scalar(
+                    select(JobRun.id)
+                    .where(JobRun.kind == "release", JobRun.id > 1)
+                    .where(JobRun.sent_at.is_not(None))
+                )
+                return decided and claimed
 
-        wait_until(decided, 20, "the decision to be committed")
+        # Committed, and claimed for Redis: the web process now waits on the black hole.
+        wait_until(handing_over, 20, "the decision committed and its job being handed over")
         os.killpg(gunicorn.pid, signal.SIGKILL)
         gunicorn.wait()
         thread.join()
@@ -285,5 +292,9 @@ def test_the_web_process_killed_right_after_the_approval_commit_loses_nothing(
     )
     with app.app_context():
         executors = db.session.scalars(select(JobRun).where(JobRun.kind == "release")).all()
-        # The start's and the approval's, both run once: nothing was lost and requeued.
-        assert [r.status for r in executors] == [JobStatus.SUCCEEDED, JobStatus.SUCCEEDED]
+        # The web process had claimed the job for Redis when it died: the reaper found it
+        # never reached Redis and resumed it as a new run. Nothing ran twice.
+        first, lost, resumed = executors
+        assert first.status is JobStatus.SUCCEEDED and resumed.status is JobStatus.SUCCEEDED
+        assert lost.status is JobStatus.FAILED and lost.started_at is None
+        assert "vanished" in lost.error and f"Resumed as job {resumed.id}" in lost.error
