@@ -64,11 +64,11 @@ def _wait_for_approval(release: Release, stage: ReleaseStage) -> StageStatus:
     if stage.status is StageStatus.WAITING_APPROVAL:  # resumed by the reaper: still waiting
         return stage.status
     stage.begin()
-    stage.status = StageStatus.WAITING_APPROVAL
+    stage.move_to(StageStatus.WAITING_APPROVAL)
     release.move_to(ReleaseStatus.WAITING_APPROVAL)
     instructions = (stage.settings or {}).get("instructions")
     stage.append_log("Waiting for approval." + (f" {instructions}" if instructions else ""))
-    db.session.commit()
+    # One commit: the wait, its deadline and its timeout job (never a wait without a clock).
     schedule_approval_timeout(release, stage)
     return stage.status
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import functools
 import os
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask import Flask, current_app, has_app_context
+from sqlalchemy import update
 
 from jobs.helm.charts import ChartError
 from jobs.helm.repository import ChartRepositoryError
@@ -101,14 +103,28 @@ def _run(func, job_run_id, *args, **kwargs):
     run = db.session.get(JobRun, job_run_id)
     if run is None:
         raise LookupError(f"job run {job_run_id} does not exist")
-    run.status = JobStatus.RUNNING
-    run.started_at = utcnow()
-    run.hostname = socket.gethostname()
-    run.pid = os.getpid()
+    # Compare-and-set: a job pushed twice, or one the reaper already ended, runs no more.
+    now = utcnow()
+    claimed = db.session.execute(
+        update(JobRun)
+        .where(JobRun.id == job_run_id, JobRun.status == JobStatus.QUEUED)
+        .values(
+            status=JobStatus.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
     db.session.commit()
+    if claimed != 1:
+        return f"Job {job_run_id} was already {db.session.get(JobRun, job_run_id).status}."
+    heartbeat = _Heartbeat(job_run_id, current_app.config["JOB_HEARTBEAT_INTERVAL"])
     try:
         result = func(job_run_id, *args, **kwargs)
     except Exception as exc:
+        heartbeat.stop()
         db.session.rollback()
         # The raw text (which may quote upstream bodies or files) goes to the log only.
         current_app.logger.exception("job %s failed", job_run_id)
@@ -118,6 +134,7 @@ def _run(func, job_run_id, *args, **kwargs):
         run.ended_at = utcnow()
         db.session.commit()
         raise
+    heartbeat.stop()
     run = db.session.get(JobRun, job_run_id)
     run.status = JobStatus.SUCCEEDED
     if isinstance(result, Outcome):
@@ -127,3 +144,33 @@ def _run(func, job_run_id, *args, **kwargs):
     run.ended_at = utcnow()
     db.session.commit()
     return run.result
+
+
+class _Heartbeat:
+    """Writes ``JobRun.heartbeat_at`` every few seconds while the job runs.
+
+    The reaper reads it to tell a job Redis forgot (after a restart) from a dead
+    work-horse: a fresh heartbeat means the work is alive and must not start again.
+    """
+
+    def __init__(self, job_run_id: int, interval: float) -> None:
+        self.job_run_id = job_run_id
+        self.interval = float(interval)
+        self.stopped = threading.Event()
+        self.engine = db.engine
+        threading.Thread(target=self._beat, daemon=True, name="slipway-heartbeat").start()
+
+    def _beat(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                with self.engine.begin() as connection:
+                    connection.execute(
+                        update(JobRun)
+                        .where(JobRun.id == self.job_run_id, JobRun.status == JobStatus.RUNNING)
+                        .values(heartbeat_at=utcnow())
+                    )
+            except Exception:  # a missed beat is retried; the job goes on
+                continue
+
+    def stop(self) -> None:
+        self.stopped.set()

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -32,6 +32,8 @@ from sandbox import demo_data, services
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / ".run"
 LOGS = RUN_DIR / "logs"
+# A restarted child (the worker) that dies this often within a minute stops the stack.
+MAX_RESTARTS = 5
 PORTS_FILE = RUN_DIR / "ports.json"
 SEEDED_FILE = RUN_DIR / "seeded.json"
 SECRET_FILE = RUN_DIR / "secret_key"
@@ -61,6 +63,10 @@ class Child:
     name: str
     proc: subprocess.Popen
     log: Path
+    # Set for a child that is started again when it dies (the RQ worker), not stopping all.
+    restart_args: list[str] | None = None
+    restart_env: dict | None = None
+    restarts: list[float] = field(default_factory=list)
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM the process group, SIGKILL it if it is still there after ``timeout``."""
@@ -244,8 +250,14 @@ class Stack:
         self.children.append(child)
         return child
 
-    def spawn(self, name: str, args: list[str], env: dict | None = None) -> Child:
-        """Start ``args`` in its own process group, output to ``.run/logs/<name>.log``."""
+    def spawn(
+        self, name: str, args: list[str], env: dict | None = None, *, restart: bool = False
+    ) -> Child:
+        """Start ``args`` in its own process group, output to ``.run/logs/<name>.log``.
+
+        ``restart``: when it dies, :meth:`restart_dead` starts it again (as a supervisor
+        such as systemd's ``Restart=always`` would) instead of the stack stopping.
+        """
         log_path = LOGS / f"{name}.log"
         with log_path.open("ab") as log:
             proc = subprocess.Popen(
@@ -258,8 +270,31 @@ class Stack:
                 start_new_session=True,
             )
         child = Child(name, proc, log_path)
+        if restart:
+            child.restart_args, child.restart_env = args, env
         self.children.append(child)
         return child
+
+    def restart_dead(self) -> list[str]:
+        """Start again every dead child that restarts; what happened, for the terminal.
+
+        A child that died more than ``MAX_RESTARTS`` times within a minute is left dead,
+        so :meth:`dead_child` reports it and the stack stops with its log.
+        """
+        said = []
+        for child in list(self.children):
+            if child.restart_args is None or child.proc.poll() is None:
+                continue
+            now = time.monotonic()
+            child.restarts = [t for t in child.restarts if now - t < 60]
+            if len(child.restarts) >= MAX_RESTARTS:
+                continue
+            code = child.proc.returncode
+            self.children.remove(child)
+            fresh = self.spawn(child.name, child.restart_args, child.restart_env, restart=True)
+            fresh.restarts = [*child.restarts, now]
+            said.append(f"{child.name} exited with code {code}; started it again")
+        return said
 
     def step(
         self, title: str, args: list[str], log_name: str = "setup", *, secret_output: bool = False
@@ -288,6 +323,8 @@ class Stack:
             )
 
     def dead_child(self) -> Child | None:
+        """A dead child that is not (or no longer) restarted."""
+        self.restart_dead()
         return next((c for c in self.children if c.proc.poll() is not None), None)
 
     def wait_until(self, what: str, ready: Callable[[], bool], timeout: float) -> None:
@@ -429,7 +466,7 @@ def start_app(stack: Stack, port: int) -> str:
     gunicorn = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2"]
     gunicorn += ["--threads", "4", "--access-logfile", "-", "--error-logfile", "-", "wsgi:app"]
     stack.spawn("web", gunicorn, env=web_env)
-    stack.spawn("worker", [str(BIN / "flask"), "worker"])
+    stack.spawn("worker", [str(BIN / "flask"), "worker"], restart=True)
     url = f"http://127.0.0.1:{port}"
     stack.wait_until("the web app's /healthz", lambda: _http_ok(f"{url}/healthz"), timeout=60)
     stack.wait_until(
@@ -501,6 +538,8 @@ def run() -> int:
     try:
         print(banner(start(stack)), flush=True)
         while True:
+            for line in stack.restart_dead():
+                print(f"make run: {line}", flush=True)
             dead = stack.dead_child()
             if dead is not None:
                 raise StackError(died_message(dead))

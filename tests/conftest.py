@@ -73,6 +73,8 @@ def migrated_db(tmp_path_factory):
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}"})
     with app.app_context():
         upgrade()
+        # WAL mode: closing the last connection writes everything into the file tests copy.
+        db.engine.dispose()
     return path
 
 
@@ -85,6 +87,8 @@ def _config(instance, db_path, redis_service, **extra) -> dict:
         "WTF_CSRF_ENABLED": False,
         "SESSION_COOKIE_SECURE": False,
         "REMEMBER_COOKIE_SECURE": False,
+        # Tests reap right after a job was sent; production waits a few seconds.
+        "JOB_SEND_GRACE": 0,
         **extra,
     }
 

@@ -27,8 +27,11 @@ ROLES = {
 
 
 def run_queued_jobs(app) -> None:
-    """Run every job queued so far in this process (RQ's SimpleWorker, burst mode)."""
+    """Send the due outbox rows, then run every job queued so far (SimpleWorker, burst)."""
+    from webapp.jobruns.queue import send_pending
+
     with app.app_context():
+        send_pending()
         connection = Redis.from_url(app.config["REDIS_URL"])
         SimpleWorker([Queue("default", connection=connection)], connection=connection).work(
             burst=True

@@ -34,6 +34,17 @@ from webapp.extensions import csrf, db, htmx, login_manager, migrate
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _sqlite_busy_timeout(app: Flask) -> None:
+    """On SQLite a writer waits this long for another writer instead of failing at once."""
+    if not (app.config.get("SQLALCHEMY_DATABASE_URI") or "").startswith("sqlite"):
+        return
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    connect_args = dict(options.get("connect_args") or {})
+    connect_args.setdefault("timeout", app.config["SQLITE_BUSY_TIMEOUT_MS"] / 1000)
+    options["connect_args"] = connect_args
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+
+
 class InsecureConfiguration(RuntimeError):
     """The app was asked to run in production with development settings."""
 
@@ -56,6 +67,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     _refuse_insecure_secret(app)
     _warn_derived_encryption_key(app)
     protect_sqlite_files()
+    _sqlite_busy_timeout(app)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "webapp" / "migrations"))

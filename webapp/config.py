@@ -22,8 +22,15 @@ class DefaultConfig:
     RQ_QUEUES = ["default"]
     JOB_TIMEOUT = 3600
     REAPER_INTERVAL = 10.0
-    # A running job whose RQ heartbeat is older than this is considered lost.
+    # Seconds between the dispatcher's rounds: jobs Redis refused or not due yet.
+    DISPATCH_INTERVAL = 1.0
+    # A running job writes its heartbeat this often; one silent for the grace is lost.
+    JOB_HEARTBEAT_INTERVAL = 5.0
     JOB_HEARTBEAT_GRACE = 120
+    # A job handed to Redis that Redis does not know after this many seconds is lost.
+    JOB_SEND_GRACE = 5
+    # SQLite: milliseconds a writer waits for another writer before "database is locked".
+    SQLITE_BUSY_TIMEOUT_MS = 30000
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = True

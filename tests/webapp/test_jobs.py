@@ -112,17 +112,28 @@ def test_registry_test_connection_to_nothing(app, client, auth):
     assert "127.0.0.1" in html
 
 
-def test_redis_down_marks_the_run_failed(app, client, auth):
+def test_redis_down_keeps_the_job_queued_until_redis_is_back(app, client, auth):
     from sandbox.services import free_port
 
     auth.login("admin")
+    real_redis = app.config["REDIS_URL"]
     app.config["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
-    registry_id = _add_registry(app, "127.0.0.1:5000")
+    registry_id = _add_registry(app, f"127.0.0.1:{free_port()}")
     response = client.post(
         f"/catalog/registries/{registry_id}/test", headers={"HX-Request": "true"}
     )
     assert response.status_code == 200
-    assert "The job queue (Redis) is unreachable" in response.get_data(as_text=True)
+    html = response.get_data(as_text=True)
+    assert "the job queue is unreachable, it starts when the queue is back" in html
+    with app.app_context():
+        run = db.session.scalars(db.select(JobRun)).one()
+        assert run.status is JobStatus.QUEUED and run.sent_at is None
+    # Redis is back: the dispatcher sends it and a worker runs it.
+    app.config["REDIS_URL"] = real_redis
+    run_queued_jobs(app)
+    page = client.get(f"/jobs/{run.id}/status")
+    assert page.status_code == 286
+    assert "failed" in page.get_data(as_text=True)
 
 
 class BlackHole:
@@ -201,9 +212,12 @@ def test_reaper_fails_the_run_of_a_killed_worker(app, app_config, client, auth, 
 
 
 def test_reaper_fails_a_run_whose_job_vanished(app, redis_service):
-    from webapp.jobruns.reaper import reap
+    from datetime import timedelta
 
-    run_id = add_run(app, JobStatus.QUEUED)
+    from webapp.jobruns.reaper import reap
+    from webapp.models.base import utcnow
+
+    run_id = add_run(app, JobStatus.QUEUED, sent_at=utcnow() - timedelta(seconds=30))
     with app.app_context():
         reaped = reap()
         assert [r.id for r in reaped] == [run_id]

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import pytest
 from redis import Redis
-from rq import Queue, SimpleWorker
 from sqlalchemy import select
 
 from jobs.kube import access as kube_access
@@ -373,16 +372,15 @@ def test_reject_ends_the_release_and_later_stages_do_not_run(
     assert live_images(access, shop.namespace) == {n: images[(n, "1.0")] for n in SERVICES}
 
 
-def test_approval_times_out_through_rqs_scheduler(app, client, auth, shop):
+def test_approval_times_out_when_its_job_is_due(app, client, auth, shop):
     workflow_id = make_workflow(app, shop, [approval(app, timeout_seconds=1)])
     release_id = start(client, auth, workflow_id, shop.versions["2.0"])
     run_queued_jobs(app)
     assert release_row(app, release_id).status is ReleaseStatus.WAITING_APPROVAL
+    run_queued_jobs(app)  # not due yet: the dispatcher keeps the timeout job
+    assert release_row(app, release_id).status is ReleaseStatus.WAITING_APPROVAL
     time.sleep(1.2)
-    with app.app_context():
-        connection = Redis.from_url(app.config["REDIS_URL"])
-        worker = SimpleWorker([Queue("default", connection=connection)], connection=connection)
-        worker.work(burst=True, with_scheduler=True)
+    run_queued_jobs(app)  # due: sent to Redis and run, no RQ scheduler involved
     release = release_row(app, release_id)
     assert release.status is ReleaseStatus.TIMEOUT
     assert release.stages[0].status.value == "timeout"
@@ -654,10 +652,10 @@ def test_reaper_resumes_a_release_whose_executor_was_lost(app, client, auth, sho
         assert lost.status is JobStatus.FAILED and "Resumed as job" in lost.error
         resumed = db.session.get(Release, release_id).job_run_id
         assert resumed != lost.id
-        # Should the lost executor come back after all, it leaves the release alone.
+        # Should the lost job reach a worker after all, it does not run: its row ended.
         from jobs.releases import run_release
 
-        assert "is run by job" in run_release(lost.id, release_id)
+        assert run_release(lost.id, release_id) == f"Job {lost.id} was already failed."
         assert db.session.get(Release, release_id).stages[0].services[0].name == "cart"
         lost_id = lost.id
     run_queued_jobs(app)
@@ -702,28 +700,26 @@ def test_a_version_used_by_a_release_cannot_be_deleted(app, client, auth, shop):
     assert f"used by release #{release_id}" in page
 
 
-def test_reaper_schedules_a_lost_approval_timeout_again(app, client, auth, shop):
-    from rq.job import Job
+def test_an_approval_timeout_redis_lost_still_fires_from_the_database(app, client, auth, shop):
+    from webapp.jobruns.queue import send_pending
+    from webapp.jobruns.reaper import reap, recover_stuck
 
-    from webapp.jobruns.reaper import reap
-
-    workflow_id = make_workflow(app, shop, [approval(app)])
+    workflow_id = make_workflow(app, shop, [approval(app, timeout_seconds=1)])
     release_id = start(client, auth, workflow_id, shop.versions["2.0"])
     run_queued_jobs(app)
+    time.sleep(1.1)
     with app.app_context():
+        assert send_pending() == 1  # the due timeout goes to Redis...
+        Redis.from_url(app.config["REDIS_URL"]).flushdb()  # ...and Redis loses it
+        assert recover_stuck() == [f"release #{release_id}: approval Manual approval 1 timed out"]
         lost = db.session.scalars(
             select(JobRun).where(JobRun.kind == "release_approval_timeout")
         ).one()
-        Job.fetch(lost.rq_id, connection=Redis.from_url(app.config["REDIS_URL"])).delete()
-        reap()
-        db.session.refresh(lost)
-        assert lost.status is JobStatus.FAILED and "Scheduled again for" in lost.error
-        again = db.session.scalars(
-            select(JobRun).where(JobRun.kind == "release_approval_timeout", JobRun.id != lost.id)
-        ).one()
-        job = Job.fetch(again.rq_id, connection=Redis.from_url(app.config["REDIS_URL"]))
-        assert job.get_status() == "scheduled"
-        assert again.target_id == release_id
+        assert [r.id for r in reap()] == [lost.id]
+        assert "vanished" in db.session.get(JobRun, lost.id).error
+    release = release_row(app, release_id)
+    assert release.status is ReleaseStatus.TIMEOUT
+    assert release.stages[0].status.value == "timeout"
 
 
 # --- Helm chart deploy ----------------------------------------------------------------

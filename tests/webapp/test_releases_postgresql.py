@@ -93,11 +93,18 @@ def test_one_release_per_environment_on_postgresql(
         ids.append(int(response.headers["Location"].rsplit("/", 1)[1]))
     first, second = ids
     with app.app_context():
-        from webapp.releases.services import _acquire
+        from sqlalchemy.exc import IntegrityError
+
+        from webapp.releases.services import dispatch
 
         assert db.session.get(EnvironmentLock, env_id).release_id == first
-        # A racing worker that skipped the check still cannot take the environment.
-        assert _acquire(db.session.get(Release, second)) is False
+        assert dispatch(env_id) is None  # held: nothing more starts
+        db.session.rollback()
+        # A racing writer that skipped the check still cannot take the environment.
+        db.session.add(EnvironmentLock(environment_id=env_id, release_id=second))
+        with pytest.raises(IntegrityError):
+            db.session.commit()
+        db.session.rollback()
         assert db.session.get(Release, second).status is ReleaseStatus.QUEUED
     page = client.get(f"/releases/{second}").get_data(as_text=True)
     assert f'queued behind <a href="/releases/{first}">release #{first}</a>' in page

@@ -92,6 +92,47 @@ class StageStatus(enum.StrEnum):
         return "not run" if self is StageStatus.PENDING else self.value.replace("_", " ")
 
 
+STAGE_ENDS = frozenset(
+    {
+        StageStatus.PASSED,
+        StageStatus.FAILED,
+        StageStatus.SKIPPED,
+        StageStatus.REJECTED,
+        StageStatus.TIMEOUT,
+        StageStatus.CANCELLED,
+    }
+)
+# What a stage status may become; anything else is a bug in the caller. Any stage may go
+# back to pending: a retry (or a re-run) resets it. Running may become running again: a
+# resumed executor runs a stage whose previous run was lost.
+STAGE_TRANSITIONS: dict[StageStatus, set[StageStatus]] = {
+    StageStatus.PENDING: {
+        StageStatus.PENDING,
+        StageStatus.RUNNING,
+        StageStatus.SKIPPED,
+        StageStatus.CANCELLED,
+    },
+    StageStatus.RUNNING: {
+        StageStatus.PENDING,
+        StageStatus.RUNNING,
+        StageStatus.WAITING_APPROVAL,
+        StageStatus.PASSED,
+        StageStatus.FAILED,
+        StageStatus.SKIPPED,
+        StageStatus.TIMEOUT,
+        StageStatus.CANCELLED,
+    },
+    StageStatus.WAITING_APPROVAL: {
+        StageStatus.PENDING,
+        StageStatus.PASSED,
+        StageStatus.REJECTED,
+        StageStatus.TIMEOUT,
+        StageStatus.CANCELLED,
+    },
+    **{end: {StageStatus.PENDING} for end in STAGE_ENDS},
+}
+
+
 class ServiceStatus(enum.StrEnum):
     PENDING = "pending"
     RUNNING = "running"
@@ -213,23 +254,35 @@ class ReleaseStage(db.Model):
         stamp = utcnow().strftime("%H:%M:%S")
         self.log = (self.log or "") + f"{stamp} {line}\n"
 
+    def can_become(self, status: StageStatus) -> bool:
+        return status in STAGE_TRANSITIONS[self.status]
+
+    def move_to(self, status: StageStatus, message: str | None = None) -> None:
+        """Change status along an allowed transition; ``ValueError`` otherwise."""
+        if not self.can_become(status):
+            raise ValueError(f"a {self.status} stage cannot become {status}")
+        self.status = status
+        if status is StageStatus.RUNNING:
+            self.started_at = utcnow()
+            self.ended_at = None
+            self.message = None
+        elif status in STAGE_ENDS:
+            self.message = message
+            self.ended_at = utcnow()
+        elif status is StageStatus.PENDING:
+            self.message = None
+            self.started_at = self.ended_at = self.deadline_at = None
+
     def begin(self) -> None:
-        self.status = StageStatus.RUNNING
-        self.started_at = utcnow()
-        self.ended_at = None
-        self.message = None
+        self.move_to(StageStatus.RUNNING)
 
     def end(self, status: StageStatus, message: str | None = None) -> None:
-        self.status = status
-        self.message = message
-        self.ended_at = utcnow()
+        self.move_to(status, message)
 
     def reset(self) -> None:
         """Back to not run, for a retry."""
-        self.status = StageStatus.PENDING
-        self.message = None
+        self.move_to(StageStatus.PENDING)
         self.log = ""
-        self.started_at = self.ended_at = self.deadline_at = None
         self.services.clear()
 
 

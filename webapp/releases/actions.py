@@ -31,7 +31,7 @@ def decide(release_id: int):
         flash(str(exc), "error")
         return _back(release.id)
     verb = "approved" if decision is Decision.APPROVE else "rejected"
-    flash(f"You {verb} release #{release.id}.", "success")
+    flash(f"You {verb} release #{release.id}.{services.queue_note(release)}", "success")
     return _back(release.id)
 
 
@@ -55,7 +55,11 @@ def retry(release_id: int):
     except services.ReleaseRefused as exc:
         flash(str(exc), "error")
     else:
-        flash(f"Release #{release.id} queued again from its first unfinished stage.", "success")
+        flash(
+            f"Release #{release.id} queued again from its first unfinished stage."
+            + services.queue_note(release),
+            "success",
+        )
     return _back(release.id)
 
 
@@ -68,5 +72,5 @@ def rollback(release_id: int):
     except services.ReleaseRefused as exc:
         flash(str(exc), "error")
         return _back(release.id)
-    flash(f"Rollback release #{new.id} of version {new.version.name} started.", "success")
+    flash(services.start_message(new), "success")
     return _back(new.id)

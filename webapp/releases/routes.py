@@ -155,7 +155,7 @@ def new(workflow_id: int):
         except services.ReleaseRefused as exc:
             form.version_id.errors.append(str(exc))
         else:
-            flash(f"Release #{release.id} of {version.name} started.", "success")
+            flash(services.start_message(release), "success")
             return redirect(url_for(".detail", release_id=release.id))
     return render_form("releases/new.html", form, workflow=workflow, versions=versions)
 

@@ -1,16 +1,22 @@
-"""Release rules: start, one release per environment, approvals, cancel, retry, rollback.
+"""Release rules: start, one release per environment, cancel, retry, rollback.
+
+The approval lifecycle (begin, decide, expire, cancel while waiting) is in
+:mod:`webapp.releases.approvals`; its functions are importable from here too.
 
 Views and jobs call these; none of them talks to a cluster. Every change that
 ends a release goes through :func:`finish`, which frees the environment and
 starts the next queued release there.
+
+Each action is one transaction: the decision, the stage and release moves and the
+job that continues the work (a JobRun row, sent to Redis after the commit) commit
+together or not at all. A transaction that may take or free an environment begins by
+writing the environment's row (:func:`_serialize`), so concurrent deciders, starters
+and finishers take turns, on SQLite (one writer) and PostgreSQL (row lock) alike.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, select, update
 
 # Imported at the top on purpose: ``flask worker`` builds the app before RQ forks
 # a work-horse per job, so the executor and the Kubernetes client are loaded once
@@ -19,15 +25,14 @@ from webapp.audit.services import record
 from webapp.auth import permissions
 from webapp.extensions import db
 from webapp.jobruns.queue import enqueue
+from webapp.jobruns.reaper import live_run_exists
 from webapp.models import (
-    ApprovalDecision,
-    Decision,
+    Environment,
     EnvironmentLock,
     JobRun,
     Release,
     ReleaseStage,
     ReleaseStatus,
-    Role,
     StageStatus,
     User,
     Version,
@@ -38,7 +43,7 @@ from webapp.models.base import utcnow
 from webapp.refusals import Refused
 from webapp.releases.now_running import left_deployed_note
 from webapp.releases.retry_rules import first_stage_to_run
-from webapp.workflows.settings import DEFAULT_APPROVAL_TIMEOUT, RUNNABLE_KINDS
+from webapp.workflows.settings import RUNNABLE_KINDS
 
 EXECUTOR_KIND = "release"
 TIMEOUT_KIND = "release_approval_timeout"
@@ -48,39 +53,18 @@ class ReleaseRefused(Refused):
     """A release action the rules refuse now."""
 
 
+def _refused(message: str) -> ReleaseRefused:
+    """Give up the transaction (and the rows it holds), then refuse."""
+    db.session.rollback()
+    return ReleaseRefused(message)
+
+
 # --- who may do what ---------------------------------------------------------
 
 
 def may_run(user: User, workflow: Workflow) -> bool:
     """Release engineers run any workflow; test engineers only non-production ones."""
     return permissions.may_run_workflow(user, workflow)
-
-
-def approval_refusal(release: Release, stage: ReleaseStage, user: User) -> str | None:
-    """Why ``user`` may not decide on ``stage`` now, or None when they may."""
-    settings = stage.settings or {}
-    if not user.has_role(Role.RELEASE_ENGINEER):
-        return "Only release engineers and admins approve releases."
-    named = user.id in (settings.get("approver_ids") or []) or user.role.value in (
-        settings.get("approver_roles") or []
-    )
-    if not named:
-        return f"You are not an approver of stage {stage.name}."
-    if user.id == release.requested_by_id and not settings.get("allow_requester"):
-        return (
-            f"You started this release, and stage {stage.name} does not let the requester approve."
-        )
-    if any(d.user_id == user.id and d.attempt == release.attempt for d in stage.decisions):
-        return f"You already decided on stage {stage.name}."
-    return None
-
-
-def approvals(release: Release, stage: ReleaseStage) -> int:
-    return sum(
-        1
-        for d in stage.decisions
-        if d.attempt == release.attempt and d.decision is Decision.APPROVE
-    )
 
 
 # --- the environment lock ----------------------------------------------------
@@ -99,19 +83,35 @@ def lock_holders(environment_ids) -> dict[int, int]:
     return dict(rows.all())
 
 
-def _acquire(release: Release) -> bool:
-    """Take the environment for ``release``; False when another release holds it.
+def _serialize(model, row_id: int) -> None:
+    """Write the row (to itself) so this transaction holds it until it commits.
 
-    The lock row's primary key is the environment, so two workers racing for
-    it cannot both win, on SQLite or PostgreSQL. Call with nothing pending.
+    PostgreSQL: a row lock, so a concurrent transaction on the same row waits and then
+    reads what this one committed. SQLite: the write starts the one writer transaction.
+    Callers expire what they loaded before, and read again after this.
     """
-    db.session.add(EnvironmentLock(environment_id=release.environment_id, release_id=release.id))
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        return False
-    return True
+    db.session.execute(
+        update(model)
+        .where(model.id == row_id)
+        .values(id=model.id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def hold(release: Release) -> None:
+    """Take the release's environment row, then its own: the one order every taker uses.
+
+    Whatever may end a release or start the next one goes through the environment, so
+    taking it first means two such transactions never wait on each other in a circle.
+    """
+    _serialize(Environment, release.environment_id)
+    _serialize(Release, release.id)
+
+
+def _lock_holder(environment_id: int) -> int | None:
+    return db.session.scalar(
+        select(EnvironmentLock.release_id).where(EnvironmentLock.environment_id == environment_id)
+    )
 
 
 def _unlock(release: Release) -> None:
@@ -121,8 +121,13 @@ def _unlock(release: Release) -> None:
 
 
 def dispatch(environment_id: int) -> Release | None:
-    """Start the oldest queued release of the environment if the environment is free."""
-    if db.session.get(EnvironmentLock, environment_id) is not None:
+    """Give a free environment to its oldest queued release, with its executor job.
+
+    Part of the caller's transaction (no commit): the lock row and the executor's job
+    row commit with whatever freed or queued the environment.
+    """
+    _serialize(Environment, environment_id)
+    if _lock_holder(environment_id) is not None:
         return None
     release = db.session.scalar(
         select(Release)
@@ -133,25 +138,63 @@ def dispatch(environment_id: int) -> Release | None:
         .order_by(Release.id)
         .limit(1)
     )
-    if release is None or not _acquire(release):
+    if release is None:
         return None
+    db.session.execute(
+        insert(EnvironmentLock).values(
+            environment_id=environment_id, release_id=release.id, acquired_at=utcnow()
+        )
+    )
     enqueue_executor(release)
     return release
 
 
-def enqueue_executor(release: Release) -> None:
-    """Enqueue ``run_release`` for a release that holds its environment."""
+RESUMED = "(resumed)"
+
+
+def enqueue_executor(release: Release, *, resumed: bool = False) -> JobRun:
+    """Add the ``run_release`` job for a release that holds its environment (no commit)."""
+    title = (
+        f"Release #{release.id}: {release.version.name} to "
+        f"{release.project.key}/{release.environment.name}"
+    )
     run = enqueue(
         "jobs.releases.run_release",
         release.id,
         kind=EXECUTOR_KIND,
-        title=f"Release #{release.id}: {release.version.name} to "
-        f"{release.project.key}/{release.environment.name}",
+        title=f"{title} {RESUMED}" if resumed else title,
         target=release,
         user=release.requested_by,
+        commit=False,
     )
     release.job_run_id = run.id
-    db.session.commit()
+    return run
+
+
+def executor_alive(release: Release) -> bool:
+    """Is an executor job of the release queued (sent or in the outbox) or running?"""
+    return live_run_exists(EXECUTOR_KIND, "release", release.id)
+
+
+def start_message(release: Release) -> str:
+    """What the page says after Start (or Roll back): read from rows, never from Redis."""
+    what = "Rollback release" if release.is_rollback else "Release"
+    head = f"{what} #{release.id} of {release.version.name}"
+    if release.job_run is None:
+        holder = _lock_holder(release.environment_id)
+        behind = f": it starts when release #{holder} ends" if holder else ""
+        return f"{head} queued{behind}."
+    if release.job_run.waiting_for_queue:
+        return f"{head} queued; the job queue is unreachable, it starts when the queue is back."
+    return f"{head} started."
+
+
+def queue_note(release: Release) -> str:
+    """What to add to "started"/"approved" when the release's job could not reach Redis yet."""
+    run = release.job_run
+    if run is not None and run.waiting_for_queue:
+        return " It is queued, but the job queue is unreachable: it runs when the queue is back."
+    return ""
 
 
 def newer_executor(release_id: int, job_run_id: int) -> int | None:
@@ -168,31 +211,23 @@ def newer_executor(release_id: int, job_run_id: int) -> int | None:
     )
 
 
-def finish(release: Release, status: ReleaseStatus, message: str | None = None) -> None:
-    """End the release, free its environment and start the next queued release there."""
+def finish(
+    release: Release, status: ReleaseStatus, message: str | None = None, *, commit: bool = True
+) -> None:
+    """End the release, free its environment and start the next queued release there.
+
+    One transaction: the end, the freed lock, the next release's lock and its job.
+    """
+    _serialize(Environment, release.environment_id)
     note = left_deployed_note(release, status)
     if note:
         message = f"{message or release.message or ''} {note}".strip()
     release.move_to(status, message)
     release.cancel_requested = False
     _unlock(release)
-    db.session.commit()
     dispatch(release.environment_id)
-
-
-def _claim(stage: ReleaseStage, status: StageStatus, message: str | None = None) -> bool:
-    """Move a waiting approval stage on, once: concurrent deciders cannot both win."""
-    changed = db.session.execute(
-        update(ReleaseStage)
-        .where(
-            ReleaseStage.id == stage.id,
-            ReleaseStage.status == StageStatus.WAITING_APPROVAL,
-        )
-        .values(status=status, message=message, ended_at=utcnow())
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.refresh(stage)
-    return changed == 1
+    if commit:
+        db.session.commit()
 
 
 # --- actions -----------------------------------------------------------------
@@ -223,6 +258,7 @@ def start_release(
     unknown = [s.name for s in workflow.stages if s.kind not in RUNNABLE_KINDS]
     if unknown:
         raise ReleaseRefused(f"Stages {', '.join(unknown)} cannot run in this Slipway.")
+    _serialize(Environment, workflow.environment_id)
     release = Release(
         project_id=workflow.project_id,
         workflow=workflow,
@@ -251,119 +287,54 @@ def start_release(
         gates = "skips" if workflow.rollbacks_skip_gates else "runs"
         detail += f" (rollback of #{rollback_of.id}; {gates} approval and tests)"
     record(action, release, detail=detail, user=user)
-    db.session.commit()
     dispatch(release.environment_id)
+    db.session.commit()
     return release
 
 
-def decide(release: Release, user: User, decision: Decision, comment: str) -> ApprovalDecision:
-    """Record one approver's decision; enough approvals continue, one reject ends the release."""
-    stage = release.waiting_stage()
-    if release.status is not ReleaseStatus.WAITING_APPROVAL or stage is None:
-        raise ReleaseRefused("This release is not waiting for an approval.")
-    refusal = approval_refusal(release, stage, user)
-    if refusal:
-        raise ReleaseRefused(refusal)
-    entry = ApprovalDecision(
-        stage=stage,
-        user_id=user.id,
-        username=user.username,
-        attempt=release.attempt,
-        decision=decision,
-        comment=comment,
-    )
-    db.session.add(entry)
-    try:
-        db.session.flush()
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise ReleaseRefused(f"You already decided on stage {stage.name}.") from exc
-    verb = "approve" if decision is Decision.APPROVE else "reject"
-    record(verb, release, detail=f"stage {stage.name}: {comment}" if comment else stage.name)
-    db.session.commit()
-    needed = int((stage.settings or {}).get("approvals_needed", 1))
-    if decision is Decision.REJECT:
-        if _claim(stage, StageStatus.REJECTED, f"Rejected by {user.username}"):
-            finish(release, ReleaseStatus.REJECTED, f"{user.username} rejected {stage.name}.")
-    elif approvals(release, stage) >= needed:
-        approvers = [
-            d.username
-            for d in stage.decisions
-            if d.attempt == release.attempt and d.decision is Decision.APPROVE
-        ]
-        if _claim(stage, StageStatus.PASSED, f"Approved by {', '.join(approvers)}."):
-            release.move_to(ReleaseStatus.RUNNING)
-            db.session.commit()
-            enqueue_executor(release)
-    return entry
-
-
-def schedule_approval_timeout(release: Release, stage: ReleaseStage) -> None:
-    """Start the approval clock: RQ's scheduler runs ``approval_timeout`` at the deadline."""
-    seconds = int((stage.settings or {}).get("timeout_seconds") or DEFAULT_APPROVAL_TIMEOUT)
-    stage.deadline_at = utcnow() + timedelta(seconds=seconds)
-    db.session.commit()
-    enqueue_timeout(release, stage)
-
-
-def enqueue_timeout(release: Release, stage: ReleaseStage) -> None:
-    """Schedule ``approval_timeout`` for the stage's ``deadline_at`` (now if it has passed)."""
-    delay = max(timedelta(0), stage.deadline_at - utcnow())
-    enqueue(
-        "jobs.releases.approval_timeout",
-        release.id,
-        stage.id,
-        kind=TIMEOUT_KIND,
-        title=f"Approval timeout of release #{release.id}, stage {stage.name}",
-        target=release,
-        delay=delay,
-    )
-
-
-def expire_approval(release: Release, stage: ReleaseStage) -> bool:
-    """End a waiting approval whose deadline passed with ``timeout``; False if not due."""
-    if stage.status is not StageStatus.WAITING_APPROVAL or stage.deadline_at is None:
-        return False
-    if stage.deadline_at > utcnow():
-        return False
-    if not _claim(stage, StageStatus.TIMEOUT, "Nobody decided before the deadline."):
-        return False
-    record("approval_timeout", release, detail=stage.name, user=None)
-    finish(release, ReleaseStatus.TIMEOUT, f"Stage {stage.name} waited past its timeout.")
-    return True
-
-
 def cancel(release: Release, user: User) -> str:
-    """Cancel now when nothing runs; otherwise ask the executor to stop at its next safe point."""
+    """Cancel now when nothing runs; otherwise ask the executor to stop at its next safe point.
+
+    A running release with no executor job (lost, never queued) ends at once: nothing
+    would ever reach the safe point.
+    """
+    hold(release)
+    db.session.expire_all()
     if release.status is ReleaseStatus.QUEUED:
         record("cancel", release, user=user)
         finish(release, ReleaseStatus.CANCELLED, f"Cancelled by {user.username} before it started.")
         return "Release cancelled."
     if release.status is ReleaseStatus.WAITING_APPROVAL:
-        stage = release.waiting_stage()
-        if stage is not None and _claim(stage, StageStatus.CANCELLED, "Cancelled while waiting"):
-            record("cancel", release, user=user)
-            finish(release, ReleaseStatus.CANCELLED, f"Cancelled by {user.username}.")
-            return "Release cancelled."
-        raise ReleaseRefused("The release moved on meanwhile; look again.")
+        return cancel_waiting(release, user)
+    if release.status is ReleaseStatus.RUNNING and not executor_alive(release):
+        record("cancel", release, user=user)
+        for stage in release.stages:
+            if stage.status is StageStatus.RUNNING:
+                stage.end(StageStatus.CANCELLED, "Cancelled: no executor was running it.")
+        finish(
+            release,
+            ReleaseStatus.CANCELLED,
+            f"Cancelled by {user.username}; no executor was running it.",
+        )
+        return "Release cancelled: no executor was running it."
     if release.status is ReleaseStatus.RUNNING:
         release.cancel_requested = True
         release.message = f"Cancel requested by {user.username}: stops at the next safe point."
         record("cancel", release, user=user)
         db.session.commit()
         return "Cancel requested: the release stops at the next safe point."
-    raise ReleaseRefused(f"A {release.status.label} release cannot be cancelled.")
+    raise _refused(f"A {release.status.label} release cannot be cancelled.")
 
 
 def retry(release: Release, user: User) -> None:
     """Run the release again from its first stage that did not pass; passed stages stay."""
+    hold(release)
+    db.session.expire_all()
     if not release.can_become(ReleaseStatus.QUEUED):
-        raise ReleaseRefused(
-            "Only a failed, rejected, timed-out or cancelled release can be retried."
-        )
+        raise _refused("Only a failed, rejected, timed-out or cancelled release can be retried.")
     first, reason = first_stage_to_run(release)
     if first is None:
-        raise ReleaseRefused("Every stage of this release passed; nothing to retry.")
+        raise _refused("Every stage of this release passed; nothing to retry.")
     for stage in release.stages:
         if stage.position >= first.position:
             stage.reset()
@@ -374,8 +345,8 @@ def retry(release: Release, user: User) -> None:
     )
     release.cancel_requested = False
     record("retry", release, detail=f"from stage {first.name}{because}", user=user)
-    db.session.commit()
     dispatch(release.environment_id)
+    db.session.commit()
 
 
 def rollback_target(release: Release) -> Release | None:
@@ -406,3 +377,26 @@ def rollback(release: Release, user: User) -> Release:
             "nothing to roll back to."
         )
     return start_release(release.workflow, target.version, user, rollback_of=release)
+
+
+# The approval lifecycle lives in its own module; callers keep finding it here.
+from webapp.releases.approvals import (  # noqa: E402
+    approval_refusal,
+    approvals,
+    cancel_waiting,
+    decide,
+    enqueue_timeout,
+    expire_approval,
+    expire_overdue_approvals,
+    schedule_approval_timeout,
+)
+
+__all__ = [
+    "approval_refusal",
+    "approvals",
+    "decide",
+    "enqueue_timeout",
+    "expire_approval",
+    "expire_overdue_approvals",
+    "schedule_approval_timeout",
+]

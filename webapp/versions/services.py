@@ -14,11 +14,10 @@ from webapp.audit.services import record
 from webapp.auth import permissions
 from webapp.extensions import db
 from webapp.jobruns.queue import enqueue
-from webapp.jobruns.reaper import register_recovery
+from webapp.jobruns.reaper import live_run_exists, register_recovery, register_state_check
 from webapp.models import (
     ImageStatus,
     JobRun,
-    JobStatus,
     Project,
     ProjectKind,
     Role,
@@ -41,6 +40,7 @@ JOB_KIND = "version_create"
 EDITOR_ROLES = (Role.TEST_ENGINEER,)  # admins always pass
 MAX_REQUEUES = 3
 REQUEUED = "Requeued as a new job."
+REQUEUED_TITLE = "(requeued)"
 
 # Other areas (release workflows) register a function naming what uses a version.
 UsageCheck = Callable[[Version], list[str]]
@@ -135,24 +135,29 @@ def create_version(
     return version
 
 
-def start_copy(version: Version, user: User | None) -> JobRun:
-    """Enqueue the copy job and point the version at its run (from a web request)."""
+def start_copy(version: Version, user: User | None, *, commit: bool = True) -> JobRun:
+    """Add the copy job and point the version at its run.
+
+    With ``commit=False`` it joins the caller's transaction, so the version (or its
+    retry) and its job commit together: no version is ever ``creating`` without a job.
+    """
     run = _enqueue_copy(version, user)
     version.job_run_id = run.id
-    if run.status == JobStatus.FAILED:
-        version.move_to(VersionStatus.FAILED, run.error)
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return run
 
 
-def _enqueue_copy(version: Version, user: User | None) -> JobRun:
+def _enqueue_copy(version: Version, user: User | None, *, requeued: bool = False) -> JobRun:
+    title = f"Create version {version.name} of {version.project.name}"
     return enqueue(
         "jobs.versions.create_version_images",
         version.id,
         kind=JOB_KIND,
-        title=f"Create version {version.name} of {version.project.name}",
+        title=f"{title} {REQUEUED_TITLE}" if requeued else title,
         target=version,
         user=user,
+        commit=False,
     )
 
 
@@ -171,7 +176,6 @@ def retry(version: Version, user: User) -> JobRun:
             service.chart_status = ChartStatus.QUEUED
             service.chart_error = None
     record("retry", version)
-    db.session.commit()
     return start_copy(version, user)
 
 
@@ -195,12 +199,8 @@ def delete(version: Version) -> None:
 def requeue_lost_copy(run: JobRun, reason: str) -> None:
     """The reaper found the copy job lost: start it again; images already done are skipped.
 
-    This runs in a worker's reaper thread, and the worker forks the new job's process
-    as soon as the job reaches Redis. A SQLite lock this thread held at that moment
-    would stay in the new process as a lock nobody releases ("database is locked").
-    So every write happens before the job is queued: ``enqueue`` commits the claim
-    below together with the new run's row, then pushes the job; the job itself then
-    points the version at its run.
+    The claim on the lost run and the new run's row commit together; the new job is
+    sent to Redis after that commit (the outbox), and the job points the version at it.
     """
     if run.target_type != "version" or run.target_id is None:
         return
@@ -242,10 +242,55 @@ def requeue_lost_copy(run: JobRun, reason: str) -> None:
     if claimed.rowcount != 1:
         db.session.rollback()
         return
-    new_run = _enqueue_copy(version, run.created_by)
+    new_run = _enqueue_copy(version, run.created_by, requeued=True)
+    db.session.commit()
     current_app.logger.info(
         "version %s: lost job %s requeued as %s", version.id, run.id, new_run.id
     )
-    if new_run.status == JobStatus.FAILED:  # Redis refused: no job was queued
-        version.move_to(VersionStatus.FAILED, new_run.error)
+
+
+@register_state_check
+def requeue_stuck_versions() -> list[str]:
+    """Versions creating or retrying with no live copy job: requeue them, or fail them."""
+    stuck = db.session.scalars(
+        select(Version).where(
+            Version.status.in_([VersionStatus.CREATING, VersionStatus.RETRYING]),
+            Version.deleted_at.is_(None),
+        )
+    ).all()
+    done = []
+    for version in stuck:
+        if live_run_exists(JOB_KIND, "version", version.id):
+            continue
+        # Take the row, then look again: another reaper may have requeued it meanwhile.
+        db.session.execute(
+            update(Version)
+            .where(Version.id == version.id)
+            .values(id=Version.id)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.refresh(version)
+        if version.status.finished or live_run_exists(JOB_KIND, "version", version.id):
+            db.session.rollback()
+            continue
+        reason = f"Version {version.name} was {version.status} with no copy job."
+        lost_before = db.session.scalar(
+            select(func.count(JobRun.id)).where(
+                JobRun.kind == JOB_KIND,
+                JobRun.target_id == version.id,
+                or_(JobRun.error.like(f"%{REQUEUED}%"), JobRun.title.like(f"%{REQUEUED_TITLE}")),
+            )
+        )
+        if lost_before >= MAX_REQUEUES:
+            version.move_to(
+                VersionStatus.FAILED,
+                f"{reason} Its copy job was lost {lost_before + 1} times. Retry when the "
+                "workers are healthy.",
+            )
+            done.append(f"{reason} Failed.")
+        else:
+            new_run = _enqueue_copy(version, version.created_by, requeued=True)
+            version.job_run_id = new_run.id
+            done.append(f"{reason} Requeued as job {new_run.id}.")
         db.session.commit()
+    return done

@@ -349,13 +349,14 @@ def _create(project: Project, draft: VersionDraft):
     version = services.create_version(project, data, plan(data, project.id), current_user)
     draft.version_id = version.id
     try:
+        # The version, its copy job and the used draft: one commit.
+        services.start_copy(version, current_user, commit=False)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
         basics.name.errors = [NAME_TAKEN]
         drafts.save(draft, {}, step=1)
         return _render(1, project, data, draft, form=basics)
-    services.start_copy(version, current_user)
     return redirect(url_for(".detail", version_id=version.id))
 
 
