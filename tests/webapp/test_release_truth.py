@@ -65,7 +65,8 @@ def test_reject_after_deploy_says_what_runs_now(app, client, auth, shop, access,
     assert "stays deployed in prod" in html
     env = client.get(f"/releases/environments/{shop.environment_id}").get_data(as_text=True)
     assert "Now running" in env
-    assert '<tr data-service="cart"><td>cart</td><td>v2.0</td>' in env
+    version_link = f'<a href="/versions/{shop.versions["2.0"]}">v2.0</a>'
+    assert f'<tr data-service="cart"><td>cart</td><td>{version_link}</td>' in env
 
 
 def test_retry_after_a_rollback_deploys_again_before_it_can_pass(

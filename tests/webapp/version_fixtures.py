@@ -140,8 +140,13 @@ def images_post(html: str, action: str, **extra) -> dict:
     return data
 
 
-def create_through_form(client, cat: VersionCatalog, name: str, labels: str = ""):
-    """Walk the three steps with defaults; return the response to Create."""
+def create_through_form(
+    client, cat: VersionCatalog, name: str, labels: str = "", before_create=None
+):
+    """Walk the three steps with defaults; return the response to Create.
+
+    ``before_create()`` runs just before the Create post (e.g. to arm a fault).
+    """
     response = client.post(
         step_url(cat, 1), data={"name": name, "labels": labels, "action": "next"}
     )
@@ -159,6 +164,8 @@ def create_through_form(client, cat: VersionCatalog, name: str, labels: str = ""
         step_url(cat, 3), data={"registry_id": cat.registry_id, "action": "registry"}
     )
     assert page.status_code == 200, text(page)
+    if before_create is not None:
+        before_create()
     return client.post(
         step_url(cat, 3), data=images_post(text(page), "create", registry_id=cat.registry_id)
     )
