@@ -39,6 +39,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)
+    from webapp.boundary import BoundedIntConverter, refuse_control_characters_in_query
+
+    # Before the blueprints: their rules compile ``<int:...>`` with this converter.
+    app.url_map.converters["int"] = BoundedIntConverter
+    app.before_request(refuse_control_characters_in_query)
 
     from webapp import audit, auth, catalog, jobruns, main, releases, versions, workflows
 

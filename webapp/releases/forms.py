@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import SelectField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from webapp.boundary import Form
 
-class StartReleaseForm(FlaskForm):
+
+class StartReleaseForm(Form):
     version_id = SelectField("Version", coerce=int, validators=[DataRequired()])
 
 
-class DecisionForm(FlaskForm):
+class DecisionForm(Form):
     comment = TextAreaField("Comment", validators=[Optional(), Length(max=4000)])
     approve = SubmitField("Approve")
     reject = SubmitField("Reject")

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import re
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     FieldList,
-    Form,
     FormField,
     HiddenField,
     SelectField,
@@ -20,10 +18,11 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
 from jobs.oci.ref import ImageRef
+from webapp.boundary import Form, SubForm
 
-VERSION_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
-LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+VERSION_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
+TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\Z")
+LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 NAME_MESSAGE = "Up to 128 letters, digits, '.', '_' and '-', starting with a letter or digit."
 TAG_MESSAGE = "A tag is up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'."
 MAX_LABELS = 10
@@ -38,7 +37,7 @@ def parse_labels(text: str | None) -> list[str]:
     return seen
 
 
-class _Step(FlaskForm):
+class _Step(Form):
     # Filled by the button pressed: next, back, create, or a refresh of part of the step.
     action = StringField()
 
@@ -85,7 +84,7 @@ class ServicesForm(_Step):
             raise ValidationError("Pick at least one service.")
 
 
-class ImageRowForm(Form):
+class ImageRowForm(SubForm):
     key = HiddenField()
     repository = StringField("Target repository", validators=[Length(max=400)])
     tag = StringField("Target tag", validators=[Length(max=128)])

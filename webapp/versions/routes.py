@@ -6,9 +6,10 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload, selectinload, undefer
-from wtforms import Form, StringField
+from wtforms import StringField
 
 from webapp.auth.access import roles_required
+from webapp.boundary import SubForm
 from webapp.extensions import db
 from webapp.htmx_responses import fragment
 from webapp.jobruns.routes import STOP_POLLING
@@ -20,7 +21,7 @@ from webapp.versions.highlight import highlight_yaml
 from webapp.versions.planned import image_key
 
 
-class FilterForm(Form):
+class FilterForm(SubForm):
     label = StringField("Label")
     q = StringField("Search name or service")
 

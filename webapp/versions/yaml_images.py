@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from webapp.catalog.validation import pod_spec
+from webapp.catalog.validation import InvalidInput, pod_spec
 
 
 def containers_and_images(text: str) -> dict[str, str]:
@@ -31,7 +31,10 @@ def rewrite_images(text: str, images: dict[str, str]) -> str:
 def _containers(document) -> list[dict]:
     if not isinstance(document, dict):
         return []
-    spec = pod_spec(document)
+    try:
+        spec = pod_spec(document)
+    except InvalidInput:
+        return []  # a workload of the wrong shape has no containers to read
     if not spec:
         return []
     return [
