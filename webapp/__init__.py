@@ -35,6 +35,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     _refuse_insecure_secret(app)
 
     db.init_app(app)
+    from webapp.database import enforce_foreign_keys
+
+    enforce_foreign_keys(app)
     migrate.init_app(app, db, directory=str(ROOT / "webapp" / "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
