@@ -43,6 +43,19 @@ class BoundedIntConverter(IntegerConverter):
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
+def id_value(value) -> int:
+    """``coerce`` of a select of ids: an int in 0..MAX_ID (0 is "none chosen"), else ValueError."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10:
+        number = int(value)
+    else:
+        raise ValueError(f"{value!r} is not an id")
+    if not 0 <= number <= MAX_ID:
+        raise ValueError(f"{value!r} is not an id")
+    return number
+
+
 def page_number(name: str = "page") -> int:
     """``?page=N`` as a number from 1 (absent: 1); anything else is a 404, not a 500."""
     raw = request.args.get(name)

@@ -21,6 +21,7 @@ from webapp.models import (
     EnvironmentService,
     JobRun,
     Project,
+    ProjectKind,
     Role,
     Service,
 )
@@ -163,13 +164,19 @@ def edit_deployed(environment_id: int, service_id: int):
         )
     )
     form = DeployedStateForm(obj=state)
+    helm = env.project.kind is ProjectKind.HELM
+    # Only the fields of the project's kind are read: the others are not on the page.
+    for name in ("rendered_yaml",) if helm else ("values_yaml", "chart_version"):
+        delattr(form, name)
     if form.validate_on_submit():
         if state is None:
             state = EnvironmentService(environment=env, service=service)
             db.session.add(state)
-        state.rendered_yaml = form.rendered_yaml.data or None
-        state.values_yaml = form.values_yaml.data or None
-        state.chart_version = form.chart_version.data or None
+        if helm:
+            state.values_yaml = form.values_yaml.data or None
+            state.chart_version = form.chart_version.data or None
+        else:
+            state.rendered_yaml = form.rendered_yaml.data or None
         set_deployed_images(state, form.parsed_images)
         record("update_deployed", env, detail=f"service {service.name}")
         db.session.commit()

@@ -18,7 +18,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Rege
 from jobs.helm.charts import ChartError, inspect_chart_archive
 from jobs.helm.repository import parse_chart_reference
 from jobs.helm.values import ImagePathError, parse_image_paths
-from webapp.boundary import Form
+from webapp.boundary import Form, id_value
 from webapp.catalog.validation import (
     NAME_RE,
     REGISTRY_ADDRESS_RE,
@@ -188,7 +188,7 @@ class HelmServiceForm(_ServiceFields):
 
 class EnvironmentForm(Form):
     name = name_field()
-    cluster_id = SelectField("Cluster", coerce=int, validators=[Optional()])
+    cluster_id = SelectField("Cluster", coerce=id_value, validators=[Optional()])
     namespace = StringField(
         "Namespace",
         validators=[DataRequired(), Length(max=63), Regexp(NAME_RE, message=NAME_MESSAGE)],

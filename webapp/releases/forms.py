@@ -5,11 +5,11 @@ from __future__ import annotations
 from wtforms import SelectField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from webapp.boundary import Form
+from webapp.boundary import Form, id_value
 
 
 class StartReleaseForm(Form):
-    version_id = SelectField("Version", coerce=int, validators=[DataRequired()])
+    version_id = SelectField("Version", coerce=id_value, validators=[DataRequired()])
 
 
 class DecisionForm(Form):

@@ -18,7 +18,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
 from jobs.oci.ref import ImageRef
-from webapp.boundary import Form, SubForm
+from webapp.boundary import Form, SubForm, id_value
 
 VERSION_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\Z")
@@ -65,10 +65,10 @@ class BasicsForm(_Step):
 
 
 class ServicesForm(_Step):
-    environment_id = SelectField("Source environment", coerce=int)
+    environment_id = SelectField("Source environment", coerce=id_value)
     service_ids = SelectMultipleField(
         "Services",
-        coerce=int,
+        coerce=id_value,
         widget=widgets.ListWidget(prefix_label=False),
         option_widget=widgets.CheckboxInput(),
         validate_choice=False,
@@ -92,7 +92,7 @@ class ImageRowForm(SubForm):
 
 
 class ImagesForm(_Step):
-    registry_id = SelectField("Target registry", coerce=int)
+    registry_id = SelectField("Target registry", coerce=id_value)
     all_tags = StringField("Tag for every image", validators=[Optional(), Length(max=128)])
     images = FieldList(FormField(ImageRowForm))
     token = HiddenField()

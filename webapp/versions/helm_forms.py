@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from wtforms import FieldList, FormField, HiddenField, SelectField, StringField, TextAreaField
 
-from webapp.boundary import SubForm
+from webapp.boundary import SubForm, id_value
 
 
 class ValuesRowForm(SubForm):
@@ -32,5 +32,5 @@ class ChartRowForm(SubForm):
 
 
 class HelmChartsForm(SubForm):
-    chart_registry_id = SelectField("Chart repository", coerce=int)
+    chart_registry_id = SelectField("Chart repository", coerce=id_value)
     charts = FieldList(FormField(ChartRowForm))

@@ -24,7 +24,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from webapp.boundary import Form
+from webapp.boundary import Form, id_value
 from webapp.workflows import settings as stage_settings
 
 # A workflow's name is shown, not used as a key: words and spaces ("Release to prod").
@@ -44,7 +44,7 @@ class WorkflowForm(Form):
             Regexp(WORKFLOW_NAME_RE, message=WORKFLOW_NAME_MESSAGE),
         ],
     )
-    environment_id = SelectField("Target environment", coerce=int, validators=[DataRequired()])
+    environment_id = SelectField("Target environment", coerce=id_value, validators=[DataRequired()])
 
 
 class _StageForm(Form):
@@ -205,7 +205,7 @@ class TestStageForm(_StageForm):
 
 class ApprovalStageForm(_StageForm):
     # No Optional(): it would clear the "not a valid choice" error of an empty or unknown value.
-    approver_ids = SelectMultipleField("Approvers (users)", coerce=int)
+    approver_ids = SelectMultipleField("Approvers (users)", coerce=id_value)
     approver_roles = SelectMultipleField(
         "Approvers (roles)",
         choices=[SelectChoice(role.value, role.label) for role in stage_settings.APPROVER_ROLES],
