@@ -440,3 +440,27 @@ def test_deleting_a_registry_that_versions_use_is_refused(app, admin, cat):
     with app.app_context():
         assert db.session.get(Registry, cat.registry_id) is not None
         assert db.session.scalar(select(Version.target_registry_id)) == cat.registry_id
+
+
+# --- downloads ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "chart_name,fallback,exact",
+    [
+        ("中文", "1.0.0.tgz", "%E4%B8%AD%E6%96%87-1.0.0.tgz"),
+        ('a"b;c', "a_b_c-1.0.0.tgz", "a%22b%3Bc-1.0.0.tgz"),
+    ],
+)
+def test_chart_downloads_are_safe_for_any_chart_name(app, admin, cat, chart_name, fallback, exact):
+    with app.app_context():
+        service = db.session.get(Service, cat.service_id)
+        service.chart_name, service.chart_version = chart_name, "1.0.0"
+        service.chart_archive = b"archive bytes"
+        db.session.commit()
+    response = admin.get(f"/catalog/services/{cat.service_id}/chart.tgz")
+    assert response.status_code == 200
+    assert response.data == b"archive bytes"
+    assert response.headers["Content-Disposition"] == (
+        f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{exact}"
+    )

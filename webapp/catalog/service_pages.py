@@ -11,6 +11,7 @@ from webapp.auth.access import admin_required
 from webapp.catalog import bp
 from webapp.catalog.forms import HelmServiceForm, YamlServiceForm
 from webapp.catalog.usage import service_users
+from webapp.downloads import attachment
 from webapp.extensions import db
 from webapp.jobruns.queue import enqueue
 from webapp.models import EnvironmentService, Project, ProjectKind, Service
@@ -89,7 +90,7 @@ def service_chart(service_id: int):
     return Response(
         item.chart_archive,
         mimetype="application/gzip",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers=attachment(filename),
     )
 
 

@@ -10,6 +10,7 @@ from wtforms import StringField
 
 from webapp.auth.access import roles_required
 from webapp.boundary import SubForm
+from webapp.downloads import attachment
 from webapp.extensions import db
 from webapp.htmx_responses import fragment
 from webapp.jobruns.routes import STOP_POLLING
@@ -158,9 +159,7 @@ def service_yaml(version_id: int, service_id: int):
     return Response(
         service.yaml,
         mimetype="application/yaml",
-        headers={
-            "Content-Disposition": f'attachment; filename="{version.name}-{service.name}.yaml"'
-        },
+        headers=attachment(f"{version.name}-{service.name}.yaml"),
     )
 
 
