@@ -34,7 +34,9 @@ def pull_service_chart(job_run_id: int, service_id: int, reference: str) -> str:
         }
     limit = current_app.config["MAX_CHART_BYTES"]
     archive = pull_chart(reference, max_bytes=limit, **login)
-    info = inspect_chart_archive(archive, limit)
+    info = inspect_chart_archive(
+        archive, limit, max_values_bytes=current_app.config["MAX_YAML_BYTES"]
+    )
     service.chart_archive = archive
     service.chart_name = info.name
     service.chart_version = info.version

@@ -180,7 +180,9 @@ class HelmServiceForm(_ServiceFields):
         if (self.chart_reference.data or "").strip():
             raise ValidationError("Upload a chart or name one to pull, not both.")
         try:
-            self.chart_info = inspect_chart_archive(data, limit)
+            self.chart_info = inspect_chart_archive(
+                data, limit, max_values_bytes=current_app.config["MAX_YAML_BYTES"]
+            )
         except ChartError as exc:
             raise ValidationError(str(exc)) from exc
         self.chart_bytes = data
