@@ -179,6 +179,19 @@ def check_chart_metadata(chart_yaml: str) -> dict[str, Any]:
     return metadata
 
 
+def check_chart_contents(
+    data: bytes, max_bytes: int, *, max_values_bytes: int = MAX_VALUES_BYTES
+) -> dict[str, Any]:
+    """Every check that needs no Helm: the archive, Chart.yaml and values.yaml; the metadata."""
+    contents = check_archive_entries(data, max_bytes, max_values_bytes=max_values_bytes)
+    metadata = check_chart_metadata(contents.chart_yaml)
+    try:
+        load_mapping(contents.values_yaml, max_values_bytes, what="values.yaml")
+    except YamlInputError as exc:
+        raise ChartError(short_message(str(exc))) from exc
+    return metadata
+
+
 def inspect_chart_archive(
     data: bytes, max_bytes: int, *, max_values_bytes: int = MAX_VALUES_BYTES
 ) -> ChartInfo:
@@ -186,12 +199,7 @@ def inspect_chart_archive(
 
     Returns its name, version and values. Every refusal is a short ``ChartError``.
     """
-    contents = check_archive_entries(data, max_bytes, max_values_bytes=max_values_bytes)
-    check_chart_metadata(contents.chart_yaml)
-    try:
-        load_mapping(contents.values_yaml, max_values_bytes, what="values.yaml")
-    except YamlInputError as exc:
-        raise ChartError(short_message(str(exc))) from exc
+    check_chart_contents(data, max_bytes, max_values_bytes=max_values_bytes)
     import helm_python  # lazily: never load Go's runtime before RQ forks
 
     try:
@@ -342,8 +350,7 @@ def package_chart(
     of a trial render (a failing ``required``), raise ``ChartLintError`` with
     Helm's messages; lint warnings are allowed.
     """
-    contents = check_archive_entries(archive, max_bytes)
-    check_chart_metadata(contents.chart_yaml)
+    check_chart_contents(archive, max_bytes)
     check_chart_version(version)
     if not app_version or len(app_version) > 128 or not app_version.isprintable():
         raise ChartError("The appVersion must be one line of at most 128 printable characters.")
