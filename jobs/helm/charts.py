@@ -40,6 +40,7 @@ MAX_UNPACKED_BYTES = 50 * 1024 * 1024
 MAX_CHART_YAML_BYTES = 64 * 1024
 MAX_VALUES_BYTES = 512 * 1024
 MAX_MESSAGE_LENGTH = 300
+MAX_RENDERED_BYTES = 10 * 1024 * 1024
 NOT_AN_ARCHIVE = "This is not a chart archive (.tgz): it is not a gzip'd tar file."
 # Helm's rule for chart names (lint: "chart name must be lower case letters, digits and '-'").
 CHART_NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
@@ -333,6 +334,37 @@ class PackagedChart:
         return f"{self.name}-{self.version}.tgz"
 
 
+def check_chart_renders(
+    archive: bytes,
+    *,
+    values_yaml: str | None = None,
+    max_bytes: int = 10 * 1024 * 1024,
+    work_dir: str | os.PathLike[str] | None = None,
+) -> int:
+    """Lint and render the chart as packaging will (with ``values_yaml`` when given).
+
+    Returns how many manifests it renders; raises ``ChartError``/``ChartLintError``.
+    Rendering runs templates, so this belongs in a job, never in a web request.
+    """
+    metadata = check_chart_contents(archive, max_bytes)
+    import helm_python  # lazily: never load Go's runtime before RQ forks
+
+    if work_dir is not None:
+        Path(work_dir).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="slipway-chart-", dir=work_dir) as tmp:
+        root = Path(tmp).resolve()
+        try:
+            with helm_python.Chart.load_archive(archive) as chart:
+                chart_dir = Path(chart.save_dir(root / "chart")).resolve()
+        except helm_python.HelmError as exc:
+            raise ChartError(short_message(f"Helm cannot load this chart: {exc}")) from exc
+        if not chart_dir.is_relative_to(root / "chart"):
+            raise ChartError("The chart was written outside its working directory.")
+        if values_yaml is not None:
+            (chart_dir / "values.yaml").write_text(values_yaml)
+        return _lint(chart_dir, str(metadata.get("name", "")))
+
+
 def package_chart(
     archive: bytes,
     *,
@@ -391,7 +423,7 @@ def package_chart(
     )
 
 
-def _lint(chart_dir: Path, name: str) -> None:
+def _lint(chart_dir: Path, name: str) -> int:
     import helm_python  # lazily: never load Go's runtime before RQ forks
 
     report = helm_python.lint(chart_dir)
@@ -406,6 +438,11 @@ def _lint(chart_dir: Path, name: str) -> None:
     # Lint lets a failing `required` pass as a warning; an install would stop there.
     try:
         with helm_python.Chart.load(chart_dir) as chart:
-            chart.render(name="release", namespace="default")
+            manifests = chart.render(name="release", namespace="default")
     except helm_python.HelmError as exc:
         raise ChartLintError(name, [f"render: {exc}"]) from exc
+    size = sum(len(text.encode()) for text in manifests.values())
+    if size > MAX_RENDERED_BYTES:
+        limit = MAX_RENDERED_BYTES // (1024 * 1024)
+        raise ChartLintError(name, [f"render: the manifests are larger than {limit} MiB"])
+    return len(manifests)

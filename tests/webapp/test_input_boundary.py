@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import gzip
 import io
+import tarfile
 import time
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy import text as sql
 
+from sandbox.charts import build_chart_archive
+from tests.helpers import run_queued_jobs
 from tests.webapp.catalog_fixtures import make_catalog
 from tests.webapp.samples import DEPLOYMENT_YAML, KUBECONFIG
 from webapp.extensions import db
@@ -16,6 +20,8 @@ from webapp.models import (
     Cluster,
     Environment,
     EnvironmentService,
+    JobRun,
+    JobStatus,
     Project,
     ProjectKind,
     Registry,
@@ -464,3 +470,80 @@ def test_chart_downloads_are_safe_for_any_chart_name(app, admin, cat, chart_name
     assert response.headers["Content-Disposition"] == (
         f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{exact}"
     )
+
+
+# --- chart uploads --------------------------------------------------------------------------
+
+BIG_TEMPLATE = b"""apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: big
+data:
+{{- range $i := until 700000 }}
+  k{{ $i }}: "{{ repeat 40 "x" }}"
+{{- end }}
+"""
+
+
+def _chart(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _upload(admin, project_id: int, archive: bytes):
+    return admin.post(
+        f"/catalog/projects/{project_id}/services/new",
+        data={"name": "big", "order_group": "1", "chart_file": (io.BytesIO(archive), "c.tgz")},
+        content_type="multipart/form-data",
+    )
+
+
+@pytest.fixture
+def helm_project(app):
+    with app.app_context():
+        project = Project(key="charts", name="Charts", kind=ProjectKind.HELM)
+        db.session.add(project)
+        db.session.commit()
+        return project.id
+
+
+def test_a_gzip_bomb_upload_is_refused_quickly(app, admin, helm_project):
+    bomb = gzip.compress(b"\0" * (120 * 1024 * 1024), compresslevel=9)
+    started = time.monotonic()
+    response = _upload(admin, helm_project, bomb)
+    assert time.monotonic() - started < 3
+    assert response.status_code == 422
+    assert "The chart archive unpacks to more than 50 MiB." in text(response)
+    assert rows(app, Service) == []
+
+
+def test_an_uploaded_chart_is_linted_and_rendered_in_a_job(app, admin, helm_project):
+    chart_yaml = b"apiVersion: v2\nname: big\nversion: 0.1.0\n"
+    archive = _chart({"big/Chart.yaml": chart_yaml, "big/templates/cm.yaml": BIG_TEMPLATE})
+    started = time.monotonic()
+    response = _upload(admin, helm_project, archive)
+    assert time.monotonic() - started < 3, "the view must not render the chart"
+    assert response.status_code == 302
+    run_queued_jobs(app)
+    page = text(admin.get(response.headers["Location"]))
+    assert "Chart check" in page
+    assert "render: the manifests are larger than 10 MiB" in page
+    with app.app_context():
+        run = db.session.scalar(select(JobRun).where(JobRun.kind == "service_chart_check"))
+        assert run.status is JobStatus.FAILED
+
+
+def test_a_good_chart_passes_its_check_job(app, admin, helm_project):
+    archive = build_chart_archive(
+        "ingest", "0.3.1", image_repository="r.example.com/ingest", image_tag="1.0"
+    )
+    response = _upload(admin, helm_project, archive)
+    assert response.status_code == 302
+    run_queued_jobs(app)
+    page = text(admin.get(response.headers["Location"]))
+    assert "passes Helm lint and renders" in page
