@@ -547,3 +547,56 @@ def test_a_good_chart_passes_its_check_job(app, admin, helm_project):
     run_queued_jobs(app)
     page = text(admin.get(response.headers["Location"]))
     assert "passes Helm lint and renders" in page
+
+
+@pytest.mark.parametrize(
+    "values,message",
+    [
+        (DEEP, "nesting depth"),
+        (DEEPER_THAN_ALLOWED, "nested more than 100 levels deep"),
+        (LAUGHS, "too many aliases"),
+        ("a: " + "1" * 5000, "a number is too long"),
+        ("image: 2024-13-45\n", "The values have no key"),
+    ],
+)
+def test_bad_values_kept_in_a_draft_show_their_problem(app, client, auth, values, message):
+    archive = build_chart_archive(
+        "api", "0.1.0", image_repository="r.example.com/api", image_tag="1.0"
+    )
+    with app.app_context():
+        project = Project(key="charts", name="Charts", kind=ProjectKind.HELM)
+        service = Service(
+            project=project,
+            name="api",
+            order_group=1,
+            chart_archive=archive,
+            chart_name="api",
+            chart_version="0.1.0",
+            default_values="image:\n  repository: r.example.com/api\n  tag: '1.0'\n",
+        )
+        env = Environment(project=project, name="dev", namespace="charts-dev")
+        state = EnvironmentService(environment=env, service=service, chart_version="0.1.0")
+        db.session.add_all([project, service, env, state])
+        db.session.flush()
+        tester = db.session.scalar(select(User).where(User.username == "tester"))
+        data = {
+            "name": "v1",
+            "environment_id": env.id,
+            "service_ids": [service.id],
+            "values": {str(service.id): values},
+            "reached": 2,
+        }
+        db.session.add(VersionDraft(user_id=tester.id, project_id=project.id, step=2, data=data))
+        db.session.commit()
+        project_id = project.id
+    auth.login("tester")
+    for url in (f"/versions/projects/{project_id}/new", f"/versions/projects/{project_id}/new/2"):
+        page = client.get(url, follow_redirects=True)
+        assert page.status_code == 200, url
+        assert message in text(page)
+        assert "Discard this draft" in text(page)
+    refused = client.post(
+        f"/versions/projects/{project_id}/new/2",
+        data={"environment_id": "0", "action": "next"},
+    )
+    assert refused.status_code == 422
