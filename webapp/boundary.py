@@ -82,6 +82,11 @@ def text_problem(field) -> str | None:
     return None
 
 
+def has_control_characters(text: str) -> bool:
+    """NUL and other control characters (tab and line breaks are text)."""
+    return bool(_CONTROL_RE.search(text))
+
+
 def _over_length(field) -> bool:
     data = field.data
     return isinstance(data, str) and any(

@@ -600,3 +600,21 @@ def test_bad_values_kept_in_a_draft_show_their_problem(app, client, auth, values
         data={"environment_id": "0", "action": "next"},
     )
     assert refused.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "step,data",
+    [
+        (1, {"name": "v1", "description": "a\x00b", "action": "next"}),
+        (2, {"environment_id": "0", "values-0-service_id": "1", "values-0-values": "a: \x00"}),
+        (2, {"environment_id": "0", "globals_yaml": "a: \x07", "action": "apply_globals"}),
+    ],
+)
+def test_control_characters_are_never_kept_in_a_draft(app, client, auth, helm_project, step, data):
+    auth.login("tester")
+    client.post(f"/versions/projects/{helm_project}/new/1", data={"name": "v0"})
+    before = rows(app, VersionDraft)
+    response = client.post(f"/versions/projects/{helm_project}/new/{step}", data=data)
+    assert response.status_code == 422
+    assert "control characters" in text(response)
+    assert rows(app, VersionDraft) == before

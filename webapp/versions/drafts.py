@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from webapp.boundary import MAX_ID
+from webapp.boundary import MAX_ID, has_control_characters
 from webapp.extensions import db
 from webapp.models import VersionDraft
 from webapp.models.base import utcnow
@@ -68,7 +68,25 @@ def draft_problem(data) -> str | None:
     for key, fits in _SHAPES.items():
         if key in data and not fits(data[key]):
             return f"its field {key!r} holds something it cannot hold."
+    for key, value in data.items():
+        if _holds_control_characters(value):
+            return f"its field {key!r} holds control characters (such as NUL)."
     return None
+
+
+def _holds_control_characters(value) -> bool:
+    # Iterative: a draft's data is shallow, but nothing stored should be able to recurse deep.
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) and has_control_characters(item):
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def active_draft(user_id: int, project_id: int) -> VersionDraft | None:
