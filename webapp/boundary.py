@@ -17,6 +17,7 @@ import re
 from flask import abort, request
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
+from flask_wtf.form import _Auto, _is_submitted
 from werkzeug.datastructures import CombinedMultiDict, FileStorage, MultiDict
 from werkzeug.routing import IntegerConverter
 from wtforms import Form as PlainForm
@@ -139,6 +140,8 @@ class Form(_Boundary, FlaskForm):
 
     class Meta(FlaskForm.Meta):
         def wrap_formdata(self, form, formdata):
+            if formdata is _Auto and _is_submitted() and _json_only():
+                return _json_formdata(form)
             wrapped = super().wrap_formdata(form, formdata)
             if isinstance(wrapped, CombinedMultiDict):
                 # Only file fields take file parts; elsewhere a file is refused at its field.
@@ -152,20 +155,26 @@ class Form(_Boundary, FlaskForm):
                 for key in file_fields:
                     form.refused_parts.pop(key, None)
                 return CombinedMultiDict((files, request.form))
-            if wrapped is not None and request.is_json:
-                # A JSON body: only scalar values are field values; others are refused.
-                body = request.get_json(silent=True)
-                if not isinstance(body, dict):
-                    return None
-                form.refused_parts = {
-                    key: NOT_TEXT for key, value in body.items() if isinstance(value, dict | list)
-                }
-                return MultiDict(
-                    (key, value if isinstance(value, str) else str(value))
-                    for key, value in body.items()
-                    if not isinstance(value, dict | list) and value is not None
-                )
             return wrapped
+
+
+def _json_only() -> bool:
+    return request.is_json and not request.form and not request.files
+
+
+def _json_formdata(form) -> MultiDict | None:
+    """A JSON body as field values: scalars become text; lists, objects and others are refused."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return None
+    form.refused_parts = {
+        key: NOT_TEXT for key, value in body.items() if isinstance(value, dict | list)
+    }
+    return MultiDict(
+        (key, value if isinstance(value, str) else str(value))
+        for key, value in body.items()
+        if isinstance(value, str | int | float | bool)
+    )
 
 
 def refuse_control_characters_in_query() -> None:
