@@ -310,11 +310,15 @@ class Fuzzer:
 
 
 def _check_answer(response, where: str, htmx: bool) -> None:
-    body = response.get_data(as_text=True) if response.mimetype.startswith("text/") else ""
+    textual = response.mimetype.startswith("text/") or response.is_json
+    body = response.get_data(as_text=True) if textual else ""
     assert response.status_code < 500, f"{where}: {response.status_code}"
     assert "Traceback" not in body, where
     assert str(ROOT) not in body, f"{where}: shows a server path"
     if response.status_code >= 400:
+        if response.is_json:  # an API's error: its own JSON, never an HTML page
+            assert response.get_json(silent=True) is not None, f"{where}: broken JSON error"
+            return
         own_page = APP_MARKER in body
         own_fragment = htmx and body.strip() and not body.lstrip().lower().startswith("<!doctype")
         assert own_page or own_fragment, f"{where}: {response.status_code} is not the app's page"

@@ -618,3 +618,15 @@ def test_control_characters_are_never_kept_in_a_draft(app, client, auth, helm_pr
     assert response.status_code == 422
     assert "control characters" in text(response)
     assert rows(app, VersionDraft) == before
+
+
+def test_an_edit_post_missing_text_fields_keeps_what_is_stored(app, admin, cat):
+    response = admin.post(f"/catalog/registries/{cat.registry_id}/edit", data={"name": "harbor"})
+    assert response.status_code == 302
+    with app.app_context():
+        registry = db.session.get(Registry, cat.registry_id)
+        assert (registry.address, registry.namespace, registry.username) == (
+            "registry.example.com",
+            "shop",
+            "robot",
+        )
