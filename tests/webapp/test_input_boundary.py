@@ -630,3 +630,26 @@ def test_an_edit_post_missing_text_fields_keeps_what_is_stored(app, admin, cat):
             "shop",
             "robot",
         )
+
+
+def test_every_form_of_the_app_crosses_the_boundary(app):
+    """A form on plain FlaskForm would take file parts and NUL as text: use webapp.boundary."""
+    from flask_wtf import FlaskForm
+    from wtforms import Form as PlainForm
+
+    from webapp.boundary import Form, SubForm
+
+    seen, pending = set(), [FlaskForm, PlainForm]
+    while pending:
+        for sub in pending.pop().__subclasses__():
+            if sub not in seen:
+                seen.add(sub)
+                pending.append(sub)
+    ours = [form for form in seen if form.__module__.startswith("webapp.")]
+    assert len(ours) > 15
+    outside = sorted(
+        f"{form.__module__}.{form.__qualname__}"
+        for form in ours
+        if not issubclass(form, Form | SubForm)
+    )
+    assert outside == []
