@@ -8,6 +8,8 @@ from pathlib import Path
 from flask import Flask
 
 from webapp import config as config_module
+from webapp.boundary import BoundedIntConverter, refuse_control_characters_in_query
+from webapp.database import enforce_foreign_keys
 from webapp.extensions import csrf, db, htmx, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,15 +37,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     _refuse_insecure_secret(app)
 
     db.init_app(app)
-    from webapp.database import enforce_foreign_keys
-
     enforce_foreign_keys(app)
     migrate.init_app(app, db, directory=str(ROOT / "webapp" / "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)
-    from webapp.boundary import BoundedIntConverter, refuse_control_characters_in_query
-
     # Before the blueprints: their rules compile ``<int:...>`` with this converter.
     app.url_map.converters["int"] = BoundedIntConverter
     app.before_request(refuse_control_characters_in_query)
