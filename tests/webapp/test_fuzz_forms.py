@@ -139,8 +139,16 @@ HX_TARGETS = ["", "helm-values", "helm-charts", "draft-images", "draft-services"
 
 @pytest.fixture
 def app_config(app_config):
-    """The usual test config, with CSRF on: every post carries a valid token."""
-    return {**app_config, "WTF_CSRF_ENABLED": True}
+    """The usual test config, with CSRF on: every post carries a valid token.
+
+    The fuzzed sign-in posts fail on purpose; throttling them would lock the fuzzer out.
+    """
+    return {
+        **app_config,
+        "WTF_CSRF_ENABLED": True,
+        "SIGN_IN_FREE_FAILURES": 10**6,
+        "SIGN_IN_ADDRESS_FREE_FAILURES": 10**6,
+    }
 
 
 def _seed(app) -> dict[str, int]:
