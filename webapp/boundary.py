@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from flask import abort, request
@@ -171,7 +172,8 @@ def _json_formdata(form) -> MultiDict | None:
         key: NOT_TEXT for key, value in body.items() if isinstance(value, dict | list)
     }
     return MultiDict(
-        (key, value if isinstance(value, str) else str(value))
+        # JSON's spelling for the others: false is "false", which BooleanField reads as False.
+        (key, value if isinstance(value, str) else json.dumps(value))
         for key, value in body.items()
         if isinstance(value, str | int | float | bool)
     )

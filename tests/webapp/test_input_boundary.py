@@ -653,3 +653,20 @@ def test_every_form_of_the_app_crosses_the_boundary(app):
         if not issubclass(form, Form | SubForm)
     )
     assert outside == []
+
+
+def test_a_json_body_fills_only_scalar_fields(app, admin, cat):
+    response = admin.post(
+        f"/catalog/environments/{cat.environment_id}/edit",
+        json={"name": "dev", "namespace": ["shop-dev"], "production": False},
+    )
+    assert response.status_code == 422
+    assert "Send text here." in text(response)
+    saved = admin.post(
+        f"/catalog/environments/{cat.environment_id}/edit",
+        json={"name": "dev", "namespace": "shop-dev", "production": False, "cluster_id": 0},
+    )
+    assert saved.status_code == 302
+    with app.app_context():
+        env = db.session.get(Environment, cat.environment_id)
+        assert (env.production, env.cluster_id) == (False, None)
