@@ -670,3 +670,16 @@ def test_a_json_body_fills_only_scalar_fields(app, admin, cat):
     with app.app_context():
         env = db.session.get(Environment, cat.environment_id)
         assert (env.production, env.cluster_id) == (False, None)
+
+
+def test_a_template_over_the_limit_in_a_multipart_post_is_refused_at_its_field(app, admin, cat):
+    template = DEPLOYMENT_YAML + "# " + "x" * (600 * 1024) + "\n"
+    before = rows(app, Service)
+    response = admin.post(
+        f"/catalog/services/{cat.service_id}/edit",
+        data={"name": "cart", "order_group": "1", "yaml_template": template},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422
+    assert "The YAML is larger than 512 KiB" in text(response)
+    assert rows(app, Service) == before
