@@ -683,3 +683,14 @@ def test_a_template_over_the_limit_in_a_multipart_post_is_refused_at_its_field(a
     assert response.status_code == 422
     assert "The YAML is larger than 512 KiB" in text(response)
     assert rows(app, Service) == before
+
+
+def test_a_deployed_state_post_missing_the_images_box_keeps_the_images(app, admin, cat):
+    admin.post(_deployed_url(cat), data={"rendered_yaml": DEPLOYMENT_YAML, "images": "web=a:1"})
+    response = admin.post(_deployed_url(cat), data={"rendered_yaml": DEPLOYMENT_YAML})
+    assert response.status_code == 302
+    with app.app_context():
+        state = db.session.scalar(select(EnvironmentService))
+        assert [(i.container, i.image) for i in state.images] == [("web", "a:1")]
+    page = admin.get(_deployed_url(cat))
+    assert "web=a:1" in text(page)

@@ -163,7 +163,16 @@ def edit_deployed(environment_id: int, service_id: int):
             EnvironmentService.service_id == service.id,
         )
     )
-    form = DeployedStateForm(obj=state)
+    # From the row's values (images as the box's text): a post lacking a field keeps it.
+    initial = {}
+    if state is not None:
+        initial = {
+            "rendered_yaml": state.rendered_yaml,
+            "values_yaml": state.values_yaml,
+            "chart_version": state.chart_version,
+            "images": "\n".join(f"{i.container}={i.image}" for i in state.images),
+        }
+    form = DeployedStateForm(data=initial)
     helm = env.project.kind is ProjectKind.HELM
     # Only the fields of the project's kind are read: the others are not on the page.
     for name in ("rendered_yaml",) if helm else ("values_yaml", "chart_version"):
@@ -182,8 +191,6 @@ def edit_deployed(environment_id: int, service_id: int):
         db.session.commit()
         flash(f"Deployed state of {service.name} in {env.name} saved.", "success")
         return redirect(url_for(".environment", environment_id=env.id))
-    if state is not None and not form.is_submitted():
-        form.images.data = "\n".join(f"{i.container}={i.image}" for i in state.images)
     return render_form(
         "catalog/deployed_form.html", form, environment=env, service=service, state=state
     )

@@ -207,7 +207,8 @@ class DeployedStateForm(Form):
     images = TextAreaField(
         "Images",
         description="One per line: container=image[:tag][@digest]",
-        validators=[Optional(), Length(max=20000)],
+        # No Optional(): an empty box is checked too, and records no images.
+        validators=[Length(max=20000)],
     )
 
     def validate_rendered_yaml(self, field):
@@ -230,7 +231,7 @@ class DeployedStateForm(Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # Filled by validate_images; an empty Images box (no check runs) records no images.
+        # Filled by validate_images (an empty Images box records no images).
         self.parsed_images: dict[str, str] = {}
 
     def validate_images(self, field):
