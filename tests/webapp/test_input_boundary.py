@@ -694,3 +694,18 @@ def test_a_deployed_state_post_missing_the_images_box_keeps_the_images(app, admi
         assert [(i.container, i.image) for i in state.images] == [("web", "a:1")]
     page = admin.get(_deployed_url(cat))
     assert "web=a:1" in text(page)
+
+
+def test_a_version_stored_with_control_characters_does_not_prefill_a_draft(app, client, auth, cat):
+    with app.app_context():
+        version = Version(project_id=cat.project_id, name="v1", description="old\x00text")
+        db.session.add(version)
+        db.session.commit()
+        version_id = version.id
+    auth.login("tester")
+    response = client.post(f"/versions/{version_id}/copy", follow_redirects=True)
+    assert response.status_code == 200
+    assert "v1 cannot prefill a new version" in text(response)
+    with app.app_context():
+        draft = db.session.scalar(select(VersionDraft))
+        assert draft is None or "description" not in draft.data

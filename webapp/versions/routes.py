@@ -183,19 +183,24 @@ def copy(version_id: int):
                 "push": image.push,
             }
     draft = drafts.open_draft(current_user.id, version.project_id)
-    drafts.replace(
-        draft,
-        {
-            "name": "",
-            "labels": version.label_names,
-            "description": version.description or "",
-            "environment_id": version.source_environment_id,
-            "service_ids": [s.service_id for s in version.services if s.service_id],
-            "registry_id": version.target_registry_id,
-            "chart_registry_id": version.chart_registry_id,
-            "images": images,
-            "created_from_id": version.id,
-        },
-    )
+    try:
+        drafts.replace(
+            draft,
+            {
+                "name": "",
+                "labels": version.label_names,
+                "description": version.description or "",
+                "environment_id": version.source_environment_id,
+                "service_ids": [s.service_id for s in version.services if s.service_id],
+                "registry_id": version.target_registry_id,
+                "chart_registry_id": version.chart_registry_id,
+                "images": images,
+                "created_from_id": version.id,
+            },
+        )
+    except drafts.InvalidDraft as exc:
+        # A version saved before its text was checked (control characters, say).
+        flash(f"{version.name} cannot prefill a new version: {exc}", "error")
+        return redirect(url_for(".detail", version_id=version.id))
     flash(f"A new version prefilled from {version.name}: give it a name.", "info")
     return redirect(url_for(".new_step", project_id=version.project_id, step=1))
