@@ -119,7 +119,7 @@ class _Boundary:
                 extra.setdefault(name, []).append(_unless_too_long(inline))
         valid = True
         for name, field in self._fields.items():
-            problem = text_problem(field) or self._refused_parts.get(name)
+            problem = text_problem(field) or self._refused_parts.get(field.name)
             if problem:
                 field.errors = [problem]
                 valid = False
