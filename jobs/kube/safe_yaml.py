@@ -77,9 +77,13 @@ def load_documents(text: str, max_bytes: int, *, what: str = "YAML") -> list[Any
         raise YamlInputError(
             f"{what} does not parse: {detail}", reason="syntax", detail=detail
         ) from exc
-    except (ValueError, OverflowError) as exc:
-        # int() refuses numbers of more than 4300 digits; nothing else should get here.
-        detail = "a number is too long to read" if "digits" in str(exc) else _short(exc)
+    except (ValueError, OverflowError, IndexError, TypeError, KeyError, AttributeError) as exc:
+        # PyYAML's constructors fail this way on some values: int() refuses numbers of more
+        # than 4300 digits, an empty "!!int" or a bad "!!timestamp" raises from its parser.
+        if "digits" in str(exc):
+            detail = "a number is too long to read"
+        else:
+            detail = f"a value cannot be read ({type(exc).__name__}: {_short(exc)})"
         raise YamlInputError(f"{what} is not usable: {detail}", detail=detail) from exc
     except RecursionError as exc:
         raise YamlInputError(f"{what} is nested too deeply.", detail="nested too deeply") from exc

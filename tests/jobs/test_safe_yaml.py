@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jobs.helm.values import ValuesError, apply_global_variables
 from jobs.kube.safe_yaml import MAX_DEPTH, YamlInputError, load_documents, load_mapping
@@ -32,6 +34,7 @@ def alias_bomb(levels: int = 9) -> str:
         ("a: [", "syntax", "line 2, column 1"),
         ("a: !!python/object:os.system {}", "syntax", "could not determine a constructor"),
         ("x" * (LIMIT + 1), "size", "larger than 512 KiB"),
+        ('a: !!int ""', "content", "a value cannot be read"),
     ],
 )
 def test_malformed_yaml_is_refused_with_its_reason(text, reason, message):
@@ -63,3 +66,53 @@ def test_a_mapping_is_one_document_that_is_a_mapping():
 def test_global_variables_go_through_the_same_loader(block):
     with pytest.raises(ValuesError, match="global variables are not"):
         apply_global_variables({"a": 1}, block)
+
+
+YAML_PIECES = [
+    "a",
+    "b",
+    ":",
+    " ",
+    "\n",
+    "  ",
+    "- ",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    "&x ",
+    "*x",
+    "&y ",
+    "*y",
+    "!!str ",
+    "!!int ",
+    "!!python/name:os.system",
+    "'",
+    '"',
+    "#",
+    "?",
+    "|",
+    ">",
+    "---\n",
+    "2024-13-45",
+    "9" * 50,
+    "1e999",
+    "\x00",
+    "\t",
+    "%YAML 1.1\n",
+    "<<: *x",
+    "~",
+    "null",
+]
+
+
+@settings(max_examples=400, derandomize=True, deadline=None, database=None)
+@given(st.lists(st.sampled_from(YAML_PIECES), max_size=60).map("".join))
+def test_any_text_loads_or_is_refused_with_a_yaml_input_error(text):
+    try:
+        documents = load_documents(text, LIMIT)
+    except YamlInputError as exc:
+        assert str(exc) and len(str(exc)) < 400
+    else:
+        assert isinstance(documents, list)
