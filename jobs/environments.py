@@ -10,11 +10,14 @@ from jobs.kube.cluster import read_workload_objects, read_workloads
 from jobs.runtime import job_run
 from webapp.catalog.drift import expected_of, service_drift
 from webapp.catalog.state import forget_deployed, record_deployed
-from webapp.catalog.validation import workload_containers
+from webapp.catalog.validation import InvalidInput, safe_load_documents, workload_containers
 from webapp.extensions import db
 from webapp.models import Environment, ProjectKind
 from webapp.models.base import utcnow
 from webapp.releases.queries import deployed_versions
+
+# Stored templates passed the form's size limit; this only bounds reading an old one.
+MAX_TEMPLATE_BYTES = 16 * 1024 * 1024
 
 
 @job_run
@@ -35,12 +38,17 @@ def sync_environment(job_run_id: int, environment_id: int) -> str:
     objects = {}
     if any(expected.yaml is not None for expected in released.values()):
         objects = read_workload_objects(access, env.namespace)
-    found, missing, drifted = [], [], []
+    found, missing, drifted, skipped = [], [], [], []
     for service in env.project.services:
-        if env.project.kind is ProjectKind.HELM:
-            names, chart = _helm_release(access, env.namespace, service.name)
-        else:
-            names, chart = _template_workloads(service.yaml_template), None
+        try:
+            if env.project.kind is ProjectKind.HELM:
+                names, chart = _helm_release(access, env.namespace, service.name)
+            else:
+                names, chart = _template_workloads(service.yaml_template), None
+        except InvalidInput as exc:
+            # One service saved before its template was checked must not stop the others.
+            skipped.append(f"{service.name} ({exc})")
+            continue
         images = {c.name: c.image for key in names if key in live for c in live[key].containers}
         if images:
             state = record_deployed(env, service, images, chart=chart)
@@ -62,13 +70,15 @@ def sync_environment(job_run_id: int, environment_id: int) -> str:
         summary += f"; not running there: {', '.join(missing)}"
     if drifted:
         summary += f"; differs from the last release: {', '.join(drifted)}"
+    if skipped:
+        summary += f"; skipped, edit them first: {'; '.join(skipped)}"
     return summary
 
 
 def _template_workloads(template: str | None) -> list[tuple[str, str]]:
     """(kind, name) of the workloads a K8s YAML service's template defines."""
 
-    documents = [doc for doc in yaml.safe_load_all(template or "") if isinstance(doc, dict)]
+    documents = safe_load_documents(template or "", MAX_TEMPLATE_BYTES, what="Its template")
     return sorted({(kind, name) for kind, name, _, _ in workload_containers(documents)})
 
 

@@ -27,8 +27,9 @@ from webapp import (
 from webapp import config as config_module
 from webapp.auth import permissions
 from webapp.auth.access import require_sign_in
+from webapp.boundary import BoundedIntConverter, refuse_control_characters_in_query
 from webapp.cli import register_commands
-from webapp.database import protect_sqlite_files
+from webapp.database import enforce_foreign_keys, protect_sqlite_files
 from webapp.extensions import csrf, db, htmx, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,11 +71,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     _sqlite_busy_timeout(app)
 
     db.init_app(app)
+    enforce_foreign_keys(app)
     migrate.init_app(app, db, directory=str(ROOT / "webapp" / "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)
     headers.init_app(app)
+    # Before the blueprints: their rules compile ``<int:...>`` with this converter.
+    app.url_map.converters["int"] = BoundedIntConverter
+    app.before_request(refuse_control_characters_in_query)
 
     for module in (
         main,

@@ -48,6 +48,9 @@ class DefaultConfig:
     SIGN_IN_MAX_LOCK_SECONDS = 900
     MAX_CONTENT_LENGTH = 16 * 1024 * 1024
     MAX_YAML_BYTES = 512 * 1024
+    # Text parts of a multipart form (Flask's default is 500 kB, below MAX_YAML_BYTES): a YAML
+    # field over its limit then gets its message at the field, not a 413 page.
+    MAX_FORM_MEMORY_SIZE = 4 * 1024 * 1024
     MAX_CHART_BYTES = 10 * 1024 * 1024
     PAGE_SIZE = 25
     # JSON API calls per token (or signed-in user) per minute.

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import current_app
 from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import Select
 
+from webapp.boundary import page_number
 from webapp.extensions import db
 
 
 def paginate(query: Select) -> Pagination:
     return db.paginate(
         query,
-        page=request.args.get("page", 1, type=int),
+        page=page_number(),
         per_page=current_app.config["PAGE_SIZE"],
         error_out=False,
     )

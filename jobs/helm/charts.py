@@ -11,6 +11,7 @@ import os
 import re
 import tarfile
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import yaml
 
 from jobs.helm.values import dump_values
+from jobs.kube.safe_yaml import YamlInputError, load_mapping
 
 
 class ChartError(ValueError):
@@ -32,37 +34,173 @@ class ChartInfo:
     values_yaml: str
 
 
-def check_archive_entries(data: bytes, max_bytes: int) -> None:
-    """Refuse oversized archives and entries that could escape a directory.
+# What a chart archive may hold: far beyond real charts, far below a decompression bomb.
+MAX_CHART_ENTRIES = 2000
+MAX_UNPACKED_BYTES = 50 * 1024 * 1024
+MAX_CHART_YAML_BYTES = 64 * 1024
+MAX_VALUES_BYTES = 512 * 1024
+MAX_MESSAGE_LENGTH = 300
+MAX_RENDERED_BYTES = 10 * 1024 * 1024
+NOT_AN_ARCHIVE = "This is not a chart archive (.tgz): it is not a gzip'd tar file."
+# Helm's rule for chart names (lint: "chart name must be lower case letters, digits and '-'").
+CHART_NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
+# Absolute file paths of this machine (work directories, temp files): never shown to a person.
+_PATH_RE = re.compile(
+    r"(?:/(?:tmp|var|home|root|work|usr|opt|srv|run|mnt|data|private|proc)(?:/[^\s:;,'\"]+)+)"
+)
 
-    Only the member list is read; nothing is extracted.
+
+def short_message(text: str) -> str:
+    """A refusal a person can read: one line, no server paths, at most 300 characters."""
+    text = _PATH_RE.sub("(path)", " ".join(str(text).split()))
+    return text if len(text) <= MAX_MESSAGE_LENGTH else text[: MAX_MESSAGE_LENGTH - 1] + "…"
+
+
+def _gunzip(data: bytes, limit: int) -> bytes:
+    """The tar inside a .tgz, decompressed in chunks and abandoned past ``limit`` bytes."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    parts: list[bytes] = []
+    total = 0
+    pending = data
+    try:
+        while pending and not inflater.eof:
+            chunk = inflater.decompress(pending, 1024 * 1024)
+            pending = inflater.unconsumed_tail
+            total += len(chunk)
+            if total > limit:
+                raise ChartError(
+                    f"The chart archive unpacks to more than {limit // (1024 * 1024)} MiB."
+                )
+            parts.append(chunk)
+    except zlib.error as exc:
+        raise ChartError(
+            "This is not a chart archive (.tgz): it is not a gzip'd tar file."
+        ) from exc
+    if not inflater.eof:
+        raise ChartError("This is not a chart archive (.tgz): the gzip data is cut short.")
+    return b"".join(parts)
+
+
+@dataclass(frozen=True)
+class ArchiveContents:
+    """What the checks read from an archive: its top folder and the top chart's two files."""
+
+    top: str
+    chart_yaml: str
+    values_yaml: str
+
+
+def check_archive_entries(
+    data: bytes,
+    max_bytes: int,
+    *,
+    max_values_bytes: int = MAX_VALUES_BYTES,
+    max_unpacked_bytes: int = MAX_UNPACKED_BYTES,
+) -> ArchiveContents:
+    """Refuse archives too big, too many files, entries that escape, and not one chart.
+
+    The archive is decompressed in chunks up to ``max_unpacked_bytes`` (a bomb
+    stops there) and its member list read; nothing is written to disk.
     """
     if not data:
         raise ChartError("The chart archive is empty.")
     if len(data) > max_bytes:
         raise ChartError(f"The chart archive is larger than {max_bytes // (1024 * 1024)} MiB.")
+    tar = _gunzip(data, max_unpacked_bytes)
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-            members = archive.getmembers()
-    except (tarfile.TarError, OSError, EOFError) as exc:
+        with tarfile.open(fileobj=io.BytesIO(tar), mode="r:") as archive:
+            members = []
+            for member in archive:
+                members.append(member)
+                if len(members) > MAX_CHART_ENTRIES:
+                    raise ChartError(f"The chart archive has more than {MAX_CHART_ENTRIES} files.")
+            files = {}
+            for member in members:
+                _check_member(member)
+                if member.name in files:
+                    raise ChartError(f"The archive holds {member.name!r} twice.")
+                files[member.name] = member
+            tops = {name.split("/", 1)[0] for name in files}
+            if len(tops) != 1:
+                raise ChartError(
+                    f"A chart archive holds one folder (the chart); this one holds {len(tops)}."
+                )
+            top = tops.pop()
+            chart_yaml = _member_text(archive, files, f"{top}/Chart.yaml", MAX_CHART_YAML_BYTES)
+            values_yaml = _member_text(archive, files, f"{top}/values.yaml", max_values_bytes)
+    except (tarfile.TarError, OSError, EOFError, UnicodeDecodeError) as exc:
         raise ChartError(
             "This is not a chart archive (.tgz): it is not a gzip'd tar file."
         ) from exc
-    if not members:
-        raise ChartError("The chart archive has no files.")
-    for member in members:
-        name = member.name
-        if name.startswith("/") or ".." in name.split("/"):
-            raise ChartError(f"The archive entry {name!r} points outside the chart.")
-        if member.issym() or member.islnk():
-            raise ChartError(f"The archive entry {name!r} is a link; links are not allowed.")
-        if not (member.isfile() or member.isdir()):
-            raise ChartError(f"The archive entry {name!r} is not a regular file.")
+    if chart_yaml is None:
+        raise ChartError(f"Chart.yaml file is missing from the chart's folder {top!r}.")
+    return ArchiveContents(top, chart_yaml, values_yaml or "")
 
 
-def inspect_chart_archive(data: bytes, max_bytes: int) -> ChartInfo:
-    """Check a .tgz and load it with the Helm SDK; return its name, version and values."""
-    check_archive_entries(data, max_bytes)
+def _check_member(member: tarfile.TarInfo) -> None:
+    name = member.name
+    if name.startswith("/") or ".." in name.split("/"):
+        raise ChartError(f"The archive entry {short_message(name)!r} points outside the chart.")
+    if member.issym() or member.islnk():
+        raise ChartError(
+            f"The archive entry {short_message(name)!r} is a link; links are not allowed."
+        )
+    if not (member.isfile() or member.isdir()):
+        raise ChartError(f"The archive entry {short_message(name)!r} is not a regular file.")
+
+
+def _member_text(archive, files: dict, name: str, limit: int) -> str | None:
+    member = files.get(name)
+    if member is None:
+        return None
+    if member.size > limit:
+        raise ChartError(f"{name.split('/', 1)[1]} is larger than {limit // 1024} KiB.")
+    return archive.extractfile(member).read().decode("utf-8")
+
+
+def check_chart_metadata(chart_yaml: str) -> dict[str, Any]:
+    """Chart.yaml as packaging needs it: apiVersion v1/v2, a Helm name, SemVer, an application."""
+    try:
+        metadata = load_mapping(chart_yaml, MAX_CHART_YAML_BYTES, what="Chart.yaml")
+    except YamlInputError as exc:
+        raise ChartError(short_message(str(exc))) from exc
+    if metadata.get("apiVersion") not in ("v1", "v2"):
+        raise ChartError("Chart.yaml needs apiVersion v2 (or v1).")
+    name = metadata.get("name")
+    if not isinstance(name, str) or not CHART_NAME_RE.match(name):
+        raise ChartError(
+            "The chart name is invalid: use up to 63 lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit."
+        )
+    version = metadata.get("version")
+    if not isinstance(version, str) or not is_semver(version):
+        raise ChartError("The chart version in Chart.yaml is not a SemVer 2 version (like 1.2.3).")
+    if metadata.get("type", "application") != "application":
+        raise ChartError("This is a library chart: only application charts can be deployed.")
+    return metadata
+
+
+def check_chart_contents(
+    data: bytes, max_bytes: int, *, max_values_bytes: int = MAX_VALUES_BYTES
+) -> dict[str, Any]:
+    """Every check that needs no Helm: the archive, Chart.yaml and values.yaml; the metadata."""
+    contents = check_archive_entries(data, max_bytes, max_values_bytes=max_values_bytes)
+    metadata = check_chart_metadata(contents.chart_yaml)
+    try:
+        load_mapping(contents.values_yaml, max_values_bytes, what="values.yaml")
+    except YamlInputError as exc:
+        raise ChartError(short_message(str(exc))) from exc
+    return metadata
+
+
+def inspect_chart_archive(
+    data: bytes, max_bytes: int, *, max_values_bytes: int = MAX_VALUES_BYTES
+) -> ChartInfo:
+    """Check a .tgz (sizes, files, Chart.yaml) and load it with the Helm SDK.
+
+    Returns its name, version and values. Every refusal is a short ``ChartError``.
+    """
+    check_chart_contents(data, max_bytes, max_values_bytes=max_values_bytes)
     import helm_python  # lazily: never load Go's runtime before RQ forks
 
     try:
@@ -70,7 +208,7 @@ def inspect_chart_archive(data: bytes, max_bytes: int) -> ChartInfo:
             metadata = chart.metadata
             values = chart.values
     except helm_python.HelmError as exc:
-        raise ChartError(f"Helm cannot load this chart: {exc}") from exc
+        raise ChartError(short_message(f"Helm cannot load this chart: {exc}")) from exc
     return ChartInfo(
         name=metadata.get("name", ""),
         version=metadata.get("version", ""),
@@ -199,8 +337,9 @@ class ChartLintError(ChartError):
 
     def __init__(self, chart: str, messages: list[str]):
         self.chart = chart
-        self.messages = messages
-        super().__init__(f"Helm lint failed for chart {chart}: " + "; ".join(messages))
+        self.messages = [short_message(message) for message in messages[:10]]
+        more = f" (and {len(messages) - 10} more)" if len(messages) > 10 else ""
+        super().__init__(f"Helm lint failed for chart {chart}: " + "; ".join(self.messages) + more)
 
 
 @dataclass(frozen=True)
@@ -216,6 +355,37 @@ class PackagedChart:
     def filename(self) -> str:
         """The download name Helm gives the archive."""
         return f"{self.name}-{self.version}.tgz"
+
+
+def check_chart_renders(
+    archive: bytes,
+    *,
+    values_yaml: str | None = None,
+    max_bytes: int = 10 * 1024 * 1024,
+    work_dir: str | os.PathLike[str] | None = None,
+) -> int:
+    """Lint and render the chart as packaging will (with ``values_yaml`` when given).
+
+    Returns how many manifests it renders; raises ``ChartError``/``ChartLintError``.
+    Rendering runs templates, so this belongs in a job, never in a web request.
+    """
+    metadata = check_chart_contents(archive, max_bytes)
+    import helm_python  # lazily: never load Go's runtime before RQ forks
+
+    if work_dir is not None:
+        Path(work_dir).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="slipway-chart-", dir=work_dir) as tmp:
+        root = Path(tmp).resolve()
+        try:
+            with helm_python.Chart.load_archive(archive) as chart:
+                chart_dir = Path(chart.save_dir(root / "chart")).resolve()
+        except helm_python.HelmError as exc:
+            raise ChartError(short_message(f"Helm cannot load this chart: {exc}")) from exc
+        if not chart_dir.is_relative_to(root / "chart"):
+            raise ChartError("The chart was written outside its working directory.")
+        if values_yaml is not None:
+            (chart_dir / "values.yaml").write_text(values_yaml)
+        return _lint(chart_dir, str(metadata.get("name", "")))
 
 
 def package_chart(
@@ -235,7 +405,7 @@ def package_chart(
     of a trial render (a failing ``required``), raise ``ChartLintError`` with
     Helm's messages; lint warnings are allowed.
     """
-    check_archive_entries(archive, max_bytes)
+    check_chart_contents(archive, max_bytes)
     check_chart_version(version)
     if not app_version or len(app_version) > 128 or not app_version.isprintable():
         raise ChartError("The appVersion must be one line of at most 128 printable characters.")
@@ -250,7 +420,7 @@ def package_chart(
             with helm_python.Chart.load_archive(archive) as chart:
                 chart_dir = Path(chart.save_dir(root / "chart")).resolve()
         except helm_python.HelmError as exc:
-            raise ChartError(f"Helm cannot load this chart: {exc}") from exc
+            raise ChartError(short_message(f"Helm cannot load this chart: {exc}")) from exc
         if not chart_dir.is_relative_to(root / "chart"):
             raise ChartError("The chart was written outside its working directory.")
         metadata = yaml.safe_load((chart_dir / "Chart.yaml").read_text())
@@ -264,7 +434,7 @@ def package_chart(
         try:
             output = helm_python.package(chart_dir, destination=root / "out")
         except helm_python.HelmError as exc:
-            raise ChartError(f"Helm cannot package this chart: {exc}") from exc
+            raise ChartError(short_message(f"Helm cannot package this chart: {exc}")) from exc
         data = Path(output).read_bytes()
     return PackagedChart(
         name=str(metadata.get("name", "")),
@@ -276,7 +446,7 @@ def package_chart(
     )
 
 
-def _lint(chart_dir: Path, name: str) -> None:
+def _lint(chart_dir: Path, name: str) -> int:
     import helm_python  # lazily: never load Go's runtime before RQ forks
 
     report = helm_python.lint(chart_dir)
@@ -291,6 +461,11 @@ def _lint(chart_dir: Path, name: str) -> None:
     # Lint lets a failing `required` pass as a warning; an install would stop there.
     try:
         with helm_python.Chart.load(chart_dir) as chart:
-            chart.render(name="release", namespace="default")
+            manifests = chart.render(name="release", namespace="default")
     except helm_python.HelmError as exc:
         raise ChartLintError(name, [f"render: {exc}"]) from exc
+    size = sum(len(text.encode()) for text in manifests.values())
+    if size > MAX_RENDERED_BYTES:
+        limit = MAX_RENDERED_BYTES // (1024 * 1024)
+        raise ChartLintError(name, [f"render: the manifests are larger than {limit} MiB"])
+    return len(manifests)

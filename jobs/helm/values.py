@@ -7,18 +7,19 @@ from __future__ import annotations
 
 import copy
 import difflib
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import yaml
 
+from jobs.kube.safe_yaml import MAX_NODES, YamlInputError, kind_of, load_documents
 from jobs.oci.ref import ImageRef
 
 KeyPath = tuple[str, ...]
 
 # A values document may use anchors; this many expanded nodes is far beyond any real chart.
-MAX_VALUE_NODES = 200_000
+MAX_VALUE_NODES = MAX_NODES
 
 
 class ValuesError(ValueError):
@@ -29,49 +30,29 @@ class ImagePathError(ValueError):
     """An image path that is malformed or missing from the values."""
 
 
-class _ValuesLoader(yaml.SafeLoader):
-    """Safe YAML loading that refuses duplicate keys and keeps dates as text (as Helm does)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if not isinstance(key, Hashable):
-                continue  # the base constructor reports unhashable keys
-            if key in seen:
-                mark = key_node.start_mark
-                raise ValuesError(f"line {mark.line + 1}: the key {key!r} appears twice.")
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-_ValuesLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
 def parse_values(text: str, max_bytes: int, *, what: str = "values") -> dict[str, Any]:
     """Load a values document: size limit, safe YAML, one mapping (empty text is ``{}``).
 
     ``what`` names the document in error messages ("values", "global variables").
     """
-    size = len(text.encode("utf-8"))
+    size = len(text.encode("utf-8", errors="surrogatepass"))
     if size > max_bytes:
         raise ValuesError(f"The {what} are larger than {max_bytes // 1024} KiB ({size} bytes).")
     try:
-        loaded = yaml.load(text, Loader=_ValuesLoader)  # noqa: S506 - a SafeLoader subclass
-    except ValuesError as exc:
-        raise ValuesError(f"The {what} are not usable YAML: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ValuesError(f"The {what} are not valid YAML: {_yaml_problem(exc)}") from exc
-    if loaded is None:
+        documents = load_documents(text, max_bytes, what=f"The {what}")
+    except YamlInputError as exc:
+        if exc.reason == "syntax":
+            raise ValuesError(f"The {what} are not valid YAML: {exc.detail}") from exc
+        raise ValuesError(f"The {what} are not usable YAML: {exc.detail}") from exc
+    if not documents:
         return {}
+    if len(documents) > 1:
+        raise ValuesError(f"The {what} are not valid YAML: one document, not {len(documents)}.")
+    loaded = documents[0]
     if not isinstance(loaded, dict):
         raise ValuesError(
-            f"The {what} must be a YAML mapping (key: value lines), not {_kind_of(loaded)}."
+            f"The {what} must be a YAML mapping (key: value lines), not {kind_of(loaded)}."
         )
-    _check_node_count(loaded, what)
     return loaded
 
 
@@ -393,37 +374,3 @@ def _set_at(values: dict[str, Any], path: KeyPath, value: str) -> None:
             raise ImagePathError(f"The values key {where!r} is not a mapping.")
         node = child
     node[path[-1]] = value
-
-
-def _check_node_count(values: dict[str, Any], what: str) -> None:
-    # Anchors/aliases can make a small text expand enormously (or loop); count expanded nodes.
-    budget = MAX_VALUE_NODES
-    stack: list[Any] = [values]
-    while stack:
-        node = stack.pop()
-        budget -= 1
-        if budget < 0:
-            raise ValuesError(
-                f"The {what} expand to more than {MAX_VALUE_NODES} entries "
-                "(too many aliases or a recursive anchor)."
-            )
-        if isinstance(node, dict):
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-
-
-def _kind_of(value: Any) -> str:
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return "a single text"
-    return f"a single {type(value).__name__} value"
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    if mark is not None:
-        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
-    return problem

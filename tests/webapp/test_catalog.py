@@ -208,7 +208,7 @@ def _tgz(entries: dict[str, bytes], links: tuple[str, ...] = ()) -> bytes:
         (_tgz({"../evil/Chart.yaml": b"name: x"}), "points outside the chart"),
         (_tgz({"/abs/Chart.yaml": b"name: x"}), "points outside the chart"),
         (_tgz({"c/Chart.yaml": b"apiVersion: v2\nname: c\nversion: 1.0.0\n"}, ("c/l",)), "link"),
-        (_tgz({"c/values.yaml": b"a: 1\n"}), "Helm cannot load this chart"),
+        (_tgz({"c/values.yaml": b"a: 1\n"}), "Chart.yaml file is missing"),
     ],
 )
 def test_bad_chart_uploads(admin, helm_project, archive, message):

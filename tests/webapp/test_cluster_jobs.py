@@ -145,3 +145,29 @@ def test_sync_without_cluster_is_refused_with_a_message(app, client, auth):
     auth.login("admin")
     page = client.post(f"/catalog/environments/{env_id}/sync", follow_redirects=True)
     assert "has no cluster to sync from" in page.get_data(as_text=True)
+
+
+def test_sync_skips_a_service_whose_stored_template_has_the_wrong_shape(
+    app, client, auth, sandbox_cluster, access, namespace
+):
+    env_id = _environment(app, sandbox_cluster, namespace, ProjectKind.K8S_YAML, ["cart", "web"])
+    with app.app_context():
+        # Saved before the form checked shapes: metadata.name is a list.
+        web = db.session.scalar(select(Service).where(Service.name == "web"))
+        web.yaml_template = (
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: [x]}\n"
+            "spec: {containers: [{name: a, image: b}]}\n"
+        )
+        db.session.commit()
+    kube.apply_manifests(
+        access,
+        namespace,
+        [yaml.safe_load(DEPLOYMENT_TEMPLATE.format(name="cart", image="r.example.com/cart:2"))],
+    )
+    auth.login("tester")
+    client.post(f"/catalog/environments/{env_id}/sync")
+    html = finished_status(app, client)
+    assert "succeeded" in html and "recorded cart" in html
+    assert "skipped, edit them first: web (Pod metadata.name must be a non-empty text.)" in html
+    page = client.get(f"/catalog/environments/{env_id}").get_data(as_text=True)
+    assert "r.example.com/cart:2" in page

@@ -7,11 +7,12 @@ from flask_migrate import upgrade
 from sqlalchemy import text
 
 from sandbox import services
+from tests.helpers import PASSWORD as HELPERS_PASSWORD
 from tests.helpers import PASSWORD_HASH
 from tests.webapp.samples import KUBECONFIG
 from webapp import create_app
 from webapp.extensions import db
-from webapp.models import Role, User
+from webapp.models import Project, ProjectKind, Registry, Role, User, Version
 
 pytestmark = pytest.mark.slow
 
@@ -71,5 +72,47 @@ def test_migrations_and_catalog_on_postgresql(postgres, redis_service, monkeypat
         assert raw and "pg-SECRET" not in raw
         audit = db.session.execute(text("SELECT count(*) FROM audit_events")).scalar()
         assert audit >= 3  # sign-in and two creations
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_bad_input_is_refused_on_postgresql_too(postgres, redis_service, monkeypatch, tmp_path):
+    """PostgreSQL refuses NUL and 8-byte ids outright: the boundary answers before it is asked."""
+    monkeypatch.setenv("DATABASE_URL", postgres.extra["url"])
+    monkeypatch.setenv("SLIPWAY_INSTANCE_PATH", str(tmp_path))
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "postgres-test-key",
+            "REDIS_URL": redis_service.extra["url"],
+            "WTF_CSRF_ENABLED": False,
+            "SESSION_COOKIE_SECURE": False,
+        }
+    )
+    with app.app_context():
+        upgrade()
+        if db.session.scalar(db.select(User).where(User.username == "boundary")) is None:
+            db.session.add(User(username="boundary", role=Role.ADMIN, password_hash=PASSWORD_HASH))
+        registry = Registry(name="pg-used", address="used.example.com")
+        project = Project(key="pg-shop", name="PG Shop", kind=ProjectKind.K8S_YAML)
+        db.session.add_all([registry, project])
+        db.session.flush()
+        db.session.add(Version(project_id=project.id, name="v1", target_registry_id=registry.id))
+        db.session.commit()
+        registry_id = registry.id
+    client = app.test_client()
+    client.post("/auth/login", data={"username": "boundary", "password": HELPERS_PASSWORD})
+
+    nul = client.post(
+        "/catalog/projects/new", data={"key": "nul", "name": "a\x00b", "kind": "k8s_yaml"}
+    )
+    assert nul.status_code == 422
+    assert "Remove the control characters" in nul.get_data(as_text=True)
+    assert client.get(f"/catalog/registries/{2**63}").status_code == 404
+    assert client.get("/audit/?object=%00").status_code == 400
+    refused = client.post(f"/catalog/registries/{registry_id}/delete", follow_redirects=True)
+    assert "Cannot delete registry pg-used" in refused.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(Registry, registry_id) is not None
         db.session.remove()
         db.engine.dispose()

@@ -191,7 +191,9 @@ def test_a_helm_version_made_through_the_form_packages_pushes_and_serves_its_cha
     download = tester.get(f"/versions/{version_id}/charts/{api_sid}.tgz")
     assert download.status_code == 200
     assert download.mimetype == "application/gzip"
-    assert download.headers["Content-Disposition"] == 'attachment; filename="api-2.0.0.tgz"'
+    assert download.headers["Content-Disposition"] == (
+        "attachment; filename=\"api-2.0.0.tgz\"; filename*=UTF-8''api-2.0.0.tgz"
+    )
     archive = download.get_data()
     assert "sha256:" + hashlib.sha256(archive).hexdigest() == api_digest
     # What the registry serves is byte for byte the download.

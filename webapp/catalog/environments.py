@@ -22,6 +22,7 @@ from webapp.models import (
     EnvironmentService,
     JobRun,
     Project,
+    ProjectKind,
     Role,
     Service,
 )
@@ -206,21 +207,34 @@ def edit_deployed(environment_id: int, service_id: int):
             EnvironmentService.service_id == service.id,
         )
     )
-    form = DeployedStateForm(obj=state)
+    # From the row's values (images as the box's text): a post lacking a field keeps it.
+    initial = {}
+    if state is not None:
+        initial = {
+            "rendered_yaml": state.rendered_yaml,
+            "values_yaml": state.values_yaml,
+            "chart_version": state.chart_version,
+            "images": "\n".join(f"{i.container}={i.image}" for i in state.images),
+        }
+    form = DeployedStateForm(data=initial)
+    helm = env.project.kind is ProjectKind.HELM
+    # Only the fields of the project's kind are read: the others are not on the page.
+    for name in ("rendered_yaml",) if helm else ("values_yaml", "chart_version"):
+        delattr(form, name)
     if form.validate_on_submit():
         if state is None:
             state = EnvironmentService(environment=env, service=service)
             db.session.add(state)
-        state.rendered_yaml = form.rendered_yaml.data or None
-        state.values_yaml = form.values_yaml.data or None
-        state.chart_version = form.chart_version.data or None
+        if helm:
+            state.values_yaml = form.values_yaml.data or None
+            state.chart_version = form.chart_version.data or None
+        else:
+            state.rendered_yaml = form.rendered_yaml.data or None
         set_deployed_images(state, form.parsed_images)
         record("update_deployed", env, detail=f"service {service.name}")
         db.session.commit()
         flash(f"Deployed state of {service.name} in {env.name} saved.", "success")
         return redirect(url_for(".environment", environment_id=env.id))
-    if state is not None and not form.is_submitted():
-        form.images.data = "\n".join(f"{i.container}={i.image}" for i in state.images)
     return render_form(
         "catalog/deployed_form.html", form, environment=env, service=service, state=state
     )

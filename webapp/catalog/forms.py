@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import current_app
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
@@ -19,6 +18,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Rege
 from jobs.helm.charts import ChartError, inspect_chart_archive
 from jobs.helm.repository import parse_chart_reference
 from jobs.helm.values import ImagePathError, parse_image_paths
+from webapp.boundary import Form, id_value
 from webapp.catalog.sources import chart_source_problem
 from webapp.catalog.validation import (
     NAME_RE,
@@ -50,7 +50,7 @@ def _read_upload(field: FileField, limit: int) -> bytes | None:
     return data
 
 
-class ClusterForm(FlaskForm):
+class ClusterForm(Form):
     name = name_field()
     description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
     in_cluster = BooleanField("Use the in-cluster service account (Slipway runs inside it)")
@@ -76,7 +76,7 @@ class ClusterForm(FlaskForm):
         self.kubeconfig = text
 
 
-class RegistryForm(FlaskForm):
+class RegistryForm(Form):
     name = name_field()
     address = StringField(
         "Address",
@@ -113,7 +113,7 @@ class RegistryForm(FlaskForm):
             self.password.data = ""
 
 
-class ProjectForm(FlaskForm):
+class ProjectForm(Form):
     key = name_field("Key")
     name = StringField("Name", validators=[DataRequired(), Length(max=128)])
     kind = SelectField(
@@ -124,7 +124,7 @@ class ProjectForm(FlaskForm):
     description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
 
 
-class _ServiceFields(FlaskForm):
+class _ServiceFields(Form):
     name = name_field()
     order_group = IntegerField(
         "Startup order group",
@@ -195,15 +195,17 @@ class HelmServiceForm(_ServiceFields):
         if (self.chart_reference.data or "").strip():
             raise ValidationError("Upload a chart or name one to pull, not both.")
         try:
-            self.chart_info = inspect_chart_archive(data, limit)
+            self.chart_info = inspect_chart_archive(
+                data, limit, max_values_bytes=current_app.config["MAX_YAML_BYTES"]
+            )
         except ChartError as exc:
             raise ValidationError(str(exc)) from exc
         self.chart_bytes = data
 
 
-class EnvironmentForm(FlaskForm):
+class EnvironmentForm(Form):
     name = name_field()
-    cluster_id = SelectField("Cluster", coerce=int, validators=[Optional()])
+    cluster_id = SelectField("Cluster", coerce=id_value, validators=[Optional()])
     namespace = StringField(
         "Namespace",
         validators=[DataRequired(), Length(max=63), Regexp(NAME_RE, message=NAME_MESSAGE)],
@@ -211,7 +213,7 @@ class EnvironmentForm(FlaskForm):
     production = BooleanField("Production environment")
 
 
-class DeployedStateForm(FlaskForm):
+class DeployedStateForm(Form):
     """What a service runs in an environment now, as an admin records it."""
 
     rendered_yaml = TextAreaField("Deployed YAML", validators=[Optional()])
@@ -220,7 +222,8 @@ class DeployedStateForm(FlaskForm):
     images = TextAreaField(
         "Images",
         description="One per line: container=image[:tag][@digest]",
-        validators=[Optional(), Length(max=20000)],
+        # No Optional(): an empty box is checked too, and records no images.
+        validators=[Length(max=20000)],
     )
 
     def validate_rendered_yaml(self, field):
@@ -233,11 +236,18 @@ class DeployedStateForm(FlaskForm):
     def validate_values_yaml(self, field):
         if field.data and field.data.strip():
             try:
-                docs = safe_load_documents(field.data, current_app.config["MAX_YAML_BYTES"])
+                docs = safe_load_documents(
+                    field.data, current_app.config["MAX_YAML_BYTES"], what="The values"
+                )
             except InvalidInput as exc:
                 raise ValidationError(str(exc)) from exc
             if len(docs) > 1:
                 raise ValidationError("values.yaml is one YAML mapping.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Filled by validate_images (an empty Images box records no images).
+        self.parsed_images: dict[str, str] = {}
 
     def validate_images(self, field):
         self.parsed_images = {}

@@ -8,11 +8,12 @@ from webapp.audit.services import record
 from webapp.auth.access import admin_required
 from webapp.catalog import bp
 from webapp.catalog.forms import RegistryForm
+from webapp.catalog.usage import registry_users
 from webapp.extensions import db
 from webapp.htmx_responses import fragment, is_htmx
 from webapp.jobruns.queue import enqueue
 from webapp.models import JobRun, Registry
-from webapp.pages import get_or_404, name_taken, render_form
+from webapp.pages import get_or_404, name_taken, render_form, users_message
 
 _FIELDS = ("name", "address", "namespace", "username", "verify_tls", "plain_http")
 
@@ -106,6 +107,10 @@ def edit_registry(registry_id: int):
 @admin_required
 def delete_registry(registry_id: int):
     item = get_or_404(Registry, registry_id, "registry")
+    users = registry_users(item)
+    if users:
+        flash(users_message(f"registry {item.name}", users), "error")
+        return redirect(url_for(".registry", registry_id=item.id))
     record("delete", item)
     db.session.delete(item)
     db.session.commit()

@@ -11,10 +11,13 @@ from webapp.auth.access import admin_required
 from webapp.catalog import bp
 from webapp.catalog.forms import HelmServiceForm, YamlServiceForm
 from webapp.catalog.usage import service_users
+from webapp.downloads import attachment
 from webapp.extensions import db
 from webapp.jobruns.queue import enqueue
-from webapp.models import EnvironmentService, Project, ProjectKind, Service
+from webapp.models import EnvironmentService, JobRun, Project, ProjectKind, Service
 from webapp.pages import get_or_404, name_taken, render_form, users_message
+
+CHART_CHECK_KIND = "service_chart_check"
 
 
 def _form_class(project: Project):
@@ -42,6 +45,21 @@ def _apply(form, item: Service) -> None:
             item.chart_version = form.chart_info.version
             item.default_values = form.chart_info.values_yaml
         item.image_paths = (form.image_paths.data or "").strip() or None
+
+
+def _start_chart_check(form, item: Service) -> None:
+    """Enqueue lint + render of an uploaded chart: they run templates, so never in the view."""
+    if getattr(form, "chart_bytes", None) is None:
+        return
+    run = enqueue(
+        "jobs.service_charts.check_service_chart",
+        item.id,
+        kind=CHART_CHECK_KIND,
+        title=f"Check chart {item.chart_name} {item.chart_version} of service {item.name}",
+        target=item,
+        user=current_user,
+    )
+    flash(f"Checking the chart with Helm lint and a trial render: job #{run.id}.", "info")
 
 
 def _start_chart_pull(form, item: Service) -> None:
@@ -72,11 +90,21 @@ def service(service_id: int):
             selectinload(EnvironmentService.environment), selectinload(EnvironmentService.images)
         )
     ).all()
-    image_paths = None
+    image_paths = chart_check = None
     if item.project.kind is ProjectKind.HELM:
         image_paths = item.image_paths or detected_image_paths(item.default_values)
+        chart_check = db.session.scalar(
+            select(JobRun)
+            .where(JobRun.kind == CHART_CHECK_KIND, JobRun.target_id == item.id)
+            .order_by(JobRun.id.desc())
+            .limit(1)
+        )
     return render_template(
-        "catalog/service.html", service=item, deployed=deployed, image_paths=image_paths
+        "catalog/service.html",
+        service=item,
+        deployed=deployed,
+        image_paths=image_paths,
+        chart_check=chart_check,
     )
 
 
@@ -89,7 +117,7 @@ def service_chart(service_id: int):
     return Response(
         item.chart_archive,
         mimetype="application/gzip",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers=attachment(filename),
     )
 
 
@@ -109,6 +137,7 @@ def new_service(project_id: int):
             record("create", item, detail=f"project {project.key}")
             db.session.commit()
             flash(f"Service {item.name} added.", "success")
+            _start_chart_check(form, item)
             _start_chart_pull(form, item)
             return redirect(url_for(".service", service_id=item.id))
     return render_form("catalog/service_form.html", form, project=project, service=None)
@@ -133,6 +162,7 @@ def edit_service(service_id: int):
             record("update", item, detail=f"project {item.project.key}")
             db.session.commit()
             flash(f"Service {item.name} saved.", "success")
+            _start_chart_check(form, item)
             _start_chart_pull(form, item)
             return redirect(url_for(".service", service_id=item.id))
     return render_form("catalog/service_form.html", form, project=item.project, service=item)

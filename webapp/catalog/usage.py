@@ -10,6 +10,7 @@ from webapp.models import (
     Environment,
     EnvironmentService,
     Project,
+    Registry,
     Release,
     Service,
     Version,
@@ -22,6 +23,19 @@ def cluster_users(cluster: Cluster) -> list[str]:
         select(Environment).where(Environment.cluster_id == cluster.id).order_by(Environment.name)
     )
     return [f"environment {env.project.key}/{env.name}" for env in environments]
+
+
+def registry_users(registry: Registry) -> list[str]:
+    """Versions whose images or charts went to the registry (deleted versions keep history)."""
+    versions = db.session.execute(
+        select(Project.key, Version.name)
+        .join(Project, Project.id == Version.project_id)
+        .where(
+            (Version.target_registry_id == registry.id) | (Version.chart_registry_id == registry.id)
+        )
+        .order_by(Version.id)
+    ).all()
+    return [f"version {key}/{name}" for key, name in versions]
 
 
 def service_users(service: Service) -> list[str]:

@@ -9,6 +9,7 @@ from wtforms import DateField, Form, SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, ValidationError
 
+from webapp.boundary import id_value
 from webapp.metrics import bp
 from webapp.metrics.charts import Bar, bar_chart
 from webapp.metrics.queries import Metrics, environment_metrics, mean, percentile
@@ -20,7 +21,7 @@ MAX_DAYS = 366
 
 
 class PeriodForm(Form):
-    environment_id = SelectField("Environment", coerce=int, validators=[DataRequired()])
+    environment_id = SelectField("Environment", coerce=id_value, validators=[DataRequired()])
     start = DateField("From", validators=[DataRequired()])
     end = DateField("To (inclusive)", validators=[DataRequired()])
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from webapp.boundary import Form
 from webapp.catalog.forms import NAME_MESSAGE
 from webapp.catalog.validation import NAME_RE
 from webapp.models import TargetKind
@@ -23,7 +23,7 @@ class CheckboxesField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-ADDRESS_RE = re.compile(r"^[^@\s,<>]+@[A-Za-z0-9.-]+$")
+ADDRESS_RE = re.compile(r"^[^@\s,<>]+@[A-Za-z0-9.-]+\Z")
 
 
 def check_url(form, field) -> None:
@@ -42,7 +42,7 @@ def check_url(form, field) -> None:
         raise ValidationError("Put no credentials in the URL; generic targets sign with a secret.")
 
 
-class TargetForm(FlaskForm):
+class TargetForm(Form):
     name = StringField(
         "Name", validators=[DataRequired(), Length(max=63), Regexp(NAME_RE, message=NAME_MESSAGE)]
     )

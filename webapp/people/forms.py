@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import re
 
-from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, SelectMultipleField, StringField, widgets
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp, ValidationError
 
+from webapp.boundary import Form
 from webapp.models import Role, Scope
 from webapp.people.services import MIN_PASSWORD
 
-USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 ROLE_CHOICES = [SelectChoice(role.value, role.label) for role in Role]
 
 
-class CreateUserForm(FlaskForm):
+class CreateUserForm(Form):
     username = StringField(
         "Username",
         validators=[
@@ -33,11 +33,11 @@ class CreateUserForm(FlaskForm):
     )
 
 
-class RoleForm(FlaskForm):
+class RoleForm(Form):
     role = SelectField("Role", choices=ROLE_CHOICES, validators=[DataRequired()])
 
 
-class ResetPasswordForm(FlaskForm):
+class ResetPasswordForm(Form):
     password = PasswordField(
         "New password",
         description="Leave empty to generate one; it is shown once.",
@@ -45,11 +45,11 @@ class ResetPasswordForm(FlaskForm):
     )
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(Form):
     """A button with its CSRF token, nothing else (deactivate, revoke)."""
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(Form):
     current = PasswordField("Current password", validators=[DataRequired(), Length(max=256)])
     new = PasswordField(
         "New password", validators=[DataRequired(), Length(min=MIN_PASSWORD, max=256)]
@@ -72,7 +72,7 @@ EXPIRY_CHOICES = [
 ]
 
 
-class TokenForm(FlaskForm):
+class TokenForm(Form):
     name = StringField(
         "Name",
         description="What uses it, e.g. ci-shop-pipeline.",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import SelectField, SelectMultipleField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
+
+from webapp.boundary import Form, id_value
 
 
 class CheckboxesField(SelectMultipleField):
@@ -13,8 +14,8 @@ class CheckboxesField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class StartReleaseForm(FlaskForm):
-    version_id = SelectField("Version", coerce=int, validators=[DataRequired()])
+class StartReleaseForm(Form):
+    version_id = SelectField("Version", coerce=id_value, validators=[DataRequired()])
     # The version's services, all checked; one left unchecked is not deployed.
     services = CheckboxesField("Services to deploy", validators=[Optional()])
     # "1" when the checkboxes were on the page (the partial writes the hidden input; not
@@ -37,7 +38,7 @@ class StartReleaseForm(FlaskForm):
         return None if set(chosen) == names else chosen
 
 
-class DecisionForm(FlaskForm):
+class DecisionForm(Form):
     comment = TextAreaField("Comment", validators=[Optional(), Length(max=4000)])
     approve = SubmitField("Approve")
     reject = SubmitField("Reject")

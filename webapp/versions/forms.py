@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import re
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     FieldList,
-    Form,
     FormField,
     HiddenField,
     SelectField,
@@ -20,11 +18,12 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
 from jobs.oci.ref import ImageRef
+from webapp.boundary import Form, SubForm, id_value
 from webapp.catalog.sources import allowed_source_hosts, source_problem
 
-VERSION_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
-LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+VERSION_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
+TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\Z")
+LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 NAME_MESSAGE = "Up to 128 letters, digits, '.', '_' and '-', starting with a letter or digit."
 TAG_MESSAGE = "A tag is up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'."
 MAX_LABELS = 10
@@ -39,7 +38,7 @@ def parse_labels(text: str | None) -> list[str]:
     return seen
 
 
-class _Step(FlaskForm):
+class _Step(Form):
     # Filled by the button pressed: next, back, create, or a refresh of part of the step.
     action = StringField()
 
@@ -67,10 +66,10 @@ class BasicsForm(_Step):
 
 
 class ServicesForm(_Step):
-    environment_id = SelectField("Source environment", coerce=int)
+    environment_id = SelectField("Source environment", coerce=id_value)
     service_ids = SelectMultipleField(
         "Services",
-        coerce=int,
+        coerce=id_value,
         widget=widgets.ListWidget(prefix_label=False),
         option_widget=widgets.CheckboxInput(),
         validate_choice=False,
@@ -86,7 +85,7 @@ class ServicesForm(_Step):
             raise ValidationError("Pick at least one service.")
 
 
-class ImageRowForm(Form):
+class ImageRowForm(SubForm):
     key = HiddenField()
     repository = StringField("Target repository", validators=[Length(max=400)])
     tag = StringField("Target tag", validators=[Length(max=128)])
@@ -94,7 +93,7 @@ class ImageRowForm(Form):
 
 
 class ImagesForm(_Step):
-    registry_id = SelectField("Target registry", coerce=int)
+    registry_id = SelectField("Target registry", coerce=id_value)
     all_tags = StringField("Tag for every image", validators=[Optional(), Length(max=128)])
     images = FieldList(FormField(ImageRowForm))
     token = HiddenField()

@@ -1,21 +1,23 @@
 """WTForms for the Helm parts of the version form: values editors, global variables, charts.
 
-Plain ``Form`` classes: they ride along with the step's ``FlaskForm``, which checks CSRF.
+Plain forms (``SubForm``): they ride along with the step's ``FlaskForm``, which checks CSRF.
 Values are checked by ``jobs.helm.values.parse_values`` (size limit, YAML mapping) and
 chart versions by ``helm_wizard.check_charts``.
 """
 
 from __future__ import annotations
 
-from wtforms import FieldList, Form, FormField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms import FieldList, FormField, HiddenField, SelectField, StringField, TextAreaField
+
+from webapp.boundary import SubForm, id_value
 
 
-class ValuesRowForm(Form):
+class ValuesRowForm(SubForm):
     service_id = HiddenField()
     values = TextAreaField("values.yaml")
 
 
-class HelmValuesForm(Form):
+class HelmValuesForm(SubForm):
     values = FieldList(FormField(ValuesRowForm))
     globals_yaml = TextAreaField(
         "Global variables",
@@ -24,11 +26,11 @@ class HelmValuesForm(Form):
     )
 
 
-class ChartRowForm(Form):
+class ChartRowForm(SubForm):
     service_id = HiddenField()
     version = StringField("New chart version")
 
 
-class HelmChartsForm(Form):
-    chart_registry_id = SelectField("Chart repository", coerce=int)
+class HelmChartsForm(SubForm):
+    chart_registry_id = SelectField("Chart repository", coerce=id_value)
     charts = FieldList(FormField(ChartRowForm))

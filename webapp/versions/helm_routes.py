@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import load_only
 
 from webapp.auth.access import roles_required
+from webapp.downloads import attachment
 from webapp.extensions import db
 from webapp.htmx_responses import fragment
 from webapp.jobruns.routes import STOP_POLLING
@@ -24,7 +25,7 @@ from webapp.versions.routes import get_version
 
 
 def _attachment(filename: str) -> dict[str, str]:
-    return {"Content-Disposition": f'attachment; filename="{filename}"'}
+    return attachment(filename)
 
 
 def chart_filename(service: VersionService) -> str:

@@ -6,9 +6,11 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload, selectinload, undefer
-from wtforms import Form, StringField
+from wtforms import StringField
 
 from webapp.auth.access import roles_required
+from webapp.boundary import SubForm
+from webapp.downloads import attachment
 from webapp.extensions import db
 from webapp.htmx_responses import fragment
 from webapp.jobruns.routes import STOP_POLLING
@@ -20,7 +22,7 @@ from webapp.versions.highlight import highlight_yaml
 from webapp.versions.planned import image_key
 
 
-class FilterForm(Form):
+class FilterForm(SubForm):
     label = StringField("Label")
     q = StringField("Search name or service")
 
@@ -180,9 +182,7 @@ def service_yaml(version_id: int, service_id: int):
     return Response(
         service.yaml,
         mimetype="application/yaml",
-        headers={
-            "Content-Disposition": f'attachment; filename="{version.name}-{service.name}.yaml"'
-        },
+        headers=attachment(f"{version.name}-{service.name}.yaml"),
     )
 
 
@@ -206,19 +206,24 @@ def copy(version_id: int):
                 "push": image.push,
             }
     draft = drafts.open_draft(current_user.id, version.project_id)
-    drafts.replace(
-        draft,
-        {
-            "name": "",
-            "labels": version.label_names,
-            "description": version.description or "",
-            "environment_id": version.source_environment_id,
-            "service_ids": [s.service_id for s in version.services if s.service_id],
-            "registry_id": version.target_registry_id,
-            "chart_registry_id": version.chart_registry_id,
-            "images": images,
-            "created_from_id": version.id,
-        },
-    )
+    try:
+        drafts.replace(
+            draft,
+            {
+                "name": "",
+                "labels": version.label_names,
+                "description": version.description or "",
+                "environment_id": version.source_environment_id,
+                "service_ids": [s.service_id for s in version.services if s.service_id],
+                "registry_id": version.target_registry_id,
+                "chart_registry_id": version.chart_registry_id,
+                "images": images,
+                "created_from_id": version.id,
+            },
+        )
+    except drafts.InvalidDraft as exc:
+        # A version saved before its text was checked (control characters, say).
+        flash(f"{version.name} cannot prefill a new version: {exc}", "error")
+        return redirect(url_for(".detail", version_id=version.id))
     flash(f"A new version prefilled from {version.name}: give it a name.", "info")
     return redirect(url_for(".new_step", project_id=version.project_id, step=1))

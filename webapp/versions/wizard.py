@@ -53,7 +53,8 @@ def new(project_id: int):
     """Start a version, or resume the draft where it was left."""
     project = get_yaml_project(project_id)
     draft = drafts.active_draft(current_user.id, project.id)
-    return redirect(_step_url(project, draft.step if draft else 1))
+    step = draft.step if draft is not None and draft.step in drafts.STEPS else 1
+    return redirect(_step_url(project, step))
 
 
 @bp.route("/projects/<int:project_id>/new/discard", methods=["POST"])
@@ -94,6 +95,10 @@ def new_step(project_id: int, step: int):
         if done is not None:
             return done
     draft = drafts.active_draft(current_user.id, project.id)
+    if draft is not None:
+        problem = drafts.draft_problem(draft.data)
+        if problem:
+            return _invalid_draft(project, draft, problem)
     if request.method == "GET":
         if draft is None and step > 1:
             return redirect(_step_url(project, 1))
@@ -102,7 +107,18 @@ def new_step(project_id: int, step: int):
         data = draft.data if draft else {}
         return _render(step, project, data, draft)
     draft = draft or drafts.open_draft(current_user.id, project.id)
-    return (_basics, _services, _images)[step - 1](project, draft)
+    try:
+        return (_basics, _services, _images)[step - 1](project, draft)
+    except drafts.InvalidDraft as exc:
+        abort(422, f"This cannot be kept in your draft: {exc}")
+
+
+def _invalid_draft(project: Project, draft: VersionDraft, problem: str):
+    """A stored draft that cannot be used: say why and offer Discard, never fail."""
+    page = render_template(
+        "versions/draft_invalid.html", project=project, data=draft.data, problem=problem
+    )
+    return page, 422
 
 
 def _already_created():

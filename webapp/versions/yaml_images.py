@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import yaml
 
-from webapp.catalog.validation import pod_spec
+from jobs.kube.safe_yaml import YamlInputError, load_documents
+from webapp.catalog.validation import InvalidInput, pod_spec
+
+# Stored texts passed their form's limit; this bounds reading one saved before the checks.
+_STORED_LIMIT = 16 * 1024 * 1024
+
+
+def _documents(text: str | None) -> list:
+    try:
+        return load_documents(text or "", _STORED_LIMIT)
+    except YamlInputError:
+        return []  # a text saved before it was checked: it holds no images to read
 
 
 def containers_and_images(text: str) -> dict[str, str]:
     """``{container name: image}`` over every workload of the YAML, first one wins."""
     found: dict[str, str] = {}
-    for document in yaml.safe_load_all(text or ""):
+    for document in _documents(text):
         for container in _containers(document):
             name, image = container.get("name"), container.get("image")
             if name and image:
@@ -19,8 +30,14 @@ def containers_and_images(text: str) -> dict[str, str]:
 
 
 def rewrite_images(text: str, images: dict[str, str]) -> str:
-    """The YAML with each container named in ``images`` set to its new image."""
-    documents = [doc for doc in yaml.safe_load_all(text or "") if doc is not None]
+    """The YAML with each container named in ``images`` set to its new image.
+
+    A text that cannot be read (saved before it was checked) is kept as it is.
+    """
+    try:
+        documents = load_documents(text or "", _STORED_LIMIT)
+    except YamlInputError:
+        return text or ""
     for document in documents:
         for container in _containers(document):
             if container.get("name") in images:
@@ -31,7 +48,10 @@ def rewrite_images(text: str, images: dict[str, str]) -> str:
 def _containers(document) -> list[dict]:
     if not isinstance(document, dict):
         return []
-    spec = pod_spec(document)
+    try:
+        spec = pod_spec(document)
+    except InvalidInput:
+        return []  # a workload of the wrong shape has no containers to read
     if not spec:
         return []
     return [

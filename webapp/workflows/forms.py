@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from urllib.parse import urlsplit
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     IntegerField,
@@ -15,15 +15,36 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    ValidationError,
+)
 
-from webapp.catalog.forms import name_field
+from webapp.boundary import Form, id_value
 from webapp.workflows import settings as stage_settings
 
+# A workflow's name is shown, not used as a key: words and spaces ("Release to prod").
+WORKFLOW_NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 ._-]{0,62}[A-Za-z0-9])?\Z")
+WORKFLOW_NAME_MESSAGE = (
+    "Up to 64 letters, digits, spaces, '.', '_' and '-', "
+    "starting and ending with a letter or digit."
+)
 
-class WorkflowForm(FlaskForm):
-    name = name_field()
-    environment_id = SelectField("Target environment", coerce=int, validators=[DataRequired()])
+
+class WorkflowForm(Form):
+    name = StringField(
+        "Name",
+        validators=[
+            DataRequired(),
+            Length(max=64),
+            Regexp(WORKFLOW_NAME_RE, message=WORKFLOW_NAME_MESSAGE),
+        ],
+    )
+    environment_id = SelectField("Target environment", coerce=id_value, validators=[DataRequired()])
     rollbacks_skip_gates = BooleanField(
         "Rollbacks skip approval and tests",
         description="Off: a rollback waits at this workflow's approvals and runs its tests, "
@@ -31,11 +52,16 @@ class WorkflowForm(FlaskForm):
     )
 
 
-class _StageForm(FlaskForm):
+class _StageForm(Form):
     name = StringField("Stage name", validators=[DataRequired(), Length(max=64)])
 
-    def load(self, settings: dict) -> None:
-        """Fill the fields from saved settings (GET of the edit page)."""
+    @staticmethod
+    def initial(settings: dict) -> dict:
+        """The fields' data from saved settings: what the edit page shows and keeps.
+
+        An edit post that lacks a field keeps this value rather than the default.
+        """
+        return {}
 
     def settings(self) -> dict:
         raise NotImplementedError
@@ -60,10 +86,13 @@ class DeployStageForm(_StageForm):
     only_existing = BooleanField("Only services that already exist in the environment")
     timeout_seconds = _timeout_field(stage_settings.DEFAULT_TIMEOUT)
 
-    def load(self, settings: dict) -> None:
-        self.content.data = settings.get("content", stage_settings.CONTENT_IMAGES)
-        self.only_existing.data = bool(settings.get("only_existing"))
-        self.timeout_seconds.data = settings.get("timeout_seconds")
+    @staticmethod
+    def initial(settings: dict) -> dict:
+        return {
+            "content": settings.get("content", stage_settings.CONTENT_IMAGES),
+            "only_existing": bool(settings.get("only_existing")),
+            "timeout_seconds": settings.get("timeout_seconds"),
+        }
 
     def settings(self) -> dict:
         return {
@@ -77,9 +106,12 @@ class HelmDeployStageForm(_StageForm):
     only_existing = BooleanField("Only services whose release already exists in the environment")
     timeout_seconds = _timeout_field(stage_settings.DEFAULT_TIMEOUT)
 
-    def load(self, settings: dict) -> None:
-        self.only_existing.data = bool(settings.get("only_existing"))
-        self.timeout_seconds.data = settings.get("timeout_seconds")
+    @staticmethod
+    def initial(settings: dict) -> dict:
+        return {
+            "only_existing": bool(settings.get("only_existing")),
+            "timeout_seconds": settings.get("timeout_seconds"),
+        }
 
     def settings(self) -> dict:
         return {
@@ -153,14 +185,17 @@ class TestStageForm(_StageForm):
         if self.mode.data == stage_settings.TEST_HTTP and not self.parsed_checks:
             raise ValidationError("Give at least one URL to check.")
 
-    def load(self, settings: dict) -> None:
-        self.mode.data = settings.get("mode", stage_settings.TEST_JOB)
-        self.image.data = settings.get("image", "")
-        self.command.data = settings.get("command", "")
-        self.checks.data = "\n".join(
-            f"{check['url']} {check['status']}" for check in settings.get("checks") or []
-        )
-        self.timeout_seconds.data = settings.get("timeout_seconds")
+    @staticmethod
+    def initial(settings: dict) -> dict:
+        return {
+            "mode": settings.get("mode", stage_settings.TEST_JOB),
+            "image": settings.get("image", ""),
+            "command": settings.get("command", ""),
+            "checks": "\n".join(
+                f"{check['url']} {check['status']}" for check in settings.get("checks") or []
+            ),
+            "timeout_seconds": settings.get("timeout_seconds"),
+        }
 
     def settings(self) -> dict:
         job = self.mode.data == stage_settings.TEST_JOB
@@ -174,11 +209,11 @@ class TestStageForm(_StageForm):
 
 
 class ApprovalStageForm(_StageForm):
-    approver_ids = SelectMultipleField("Approvers (users)", coerce=int, validators=[Optional()])
+    # No Optional(): it would clear the "not a valid choice" error of an empty or unknown value.
+    approver_ids = SelectMultipleField("Approvers (users)", coerce=id_value)
     approver_roles = SelectMultipleField(
         "Approvers (roles)",
         choices=[SelectChoice(role.value, role.label) for role in stage_settings.APPROVER_ROLES],
-        validators=[Optional()],
     )
     approvals_needed = IntegerField(
         "Approvals needed", default=1, validators=[DataRequired(), NumberRange(min=1, max=50)]
@@ -202,14 +237,17 @@ class ApprovalStageForm(_StageForm):
                 f"{field.data} approvals can never be reached."
             )
 
-    def load(self, settings: dict) -> None:
-        self.approver_ids.data = list(settings.get("approver_ids") or [])
-        self.approver_roles.data = list(settings.get("approver_roles") or [])
-        self.approvals_needed.data = settings.get("approvals_needed", 1)
+    @staticmethod
+    def initial(settings: dict) -> dict:
         seconds = settings.get("timeout_seconds", stage_settings.DEFAULT_APPROVAL_TIMEOUT)
-        self.timeout_minutes.data = max(1, seconds // 60)
-        self.instructions.data = settings.get("instructions", "")
-        self.allow_requester.data = bool(settings.get("allow_requester"))
+        return {
+            "approver_ids": list(settings.get("approver_ids") or []),
+            "approver_roles": list(settings.get("approver_roles") or []),
+            "approvals_needed": settings.get("approvals_needed", 1),
+            "timeout_minutes": max(1, int(seconds) // 60),
+            "instructions": settings.get("instructions", ""),
+            "allow_requester": bool(settings.get("allow_requester")),
+        }
 
     def settings(self) -> dict:
         return {

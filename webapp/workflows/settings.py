@@ -39,12 +39,20 @@ def summary(kind: StageKind, settings: dict, usernames: dict[int, str] | None = 
         (usernames or {}).get(user_id, f"user {user_id}")
         for user_id in settings.get("approver_ids") or []
     ]
-    names += [f"any {Role(role).label.lower()}" for role in settings.get("approver_roles") or []]
+    names += [_role_text(role) for role in settings.get("approver_roles") or []]
     needed = settings.get("approvals_needed", 1)
     text = f"{needed} approval{'s' if needed != 1 else ''} from {', '.join(names) or 'nobody'}"
     if settings.get("allow_requester"):
         text += "; the requester may approve"
     return text
+
+
+def _role_text(value) -> str:
+    # A stage saved before the form checked its roles may hold one that is not a role.
+    try:
+        return f"any {Role(value).label.lower()}"
+    except ValueError:
+        return f"unknown role {value!r}"
 
 
 def timeout_seconds(settings: dict, default: int = DEFAULT_TIMEOUT) -> int:

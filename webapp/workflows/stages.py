@@ -96,9 +96,8 @@ def new_stage(workflow_id: int, kind: str):
 def edit_stage(workflow_id: int, stage_id: int):
     workflow = get_workflow(workflow_id)
     stage = _get_stage(workflow, stage_id)
-    form = _form(stage.kind, obj=stage)
-    if not form.is_submitted():
-        form.load(stage.settings or {})
+    initial = FORMS[stage.kind].initial(stage.settings or {})
+    form = _form(stage.kind, data={"name": stage.name, **initial})
     if form.validate_on_submit():
         stage.name = form.name.data
         stage.settings = form.settings()
