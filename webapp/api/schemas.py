@@ -18,7 +18,8 @@ datetime = Annotated[
 # The largest id a database column holds (PostgreSQL bigint, SQLite integer).
 MAX_ID = 2**63 - 1
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
-Label = Annotated[str, StringConstraints(pattern=LABEL_RE.pattern)]
+# pydantic's (Rust) regex spells Python's end-of-text \Z as $ (no newline before it there).
+Label = Annotated[str, StringConstraints(pattern=LABEL_RE.pattern.replace(r"\Z", "$"))]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 
 
