@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import pytest
 from kubernetes import client, watch
+
+from tests.helpers import wait_until
 
 WIDGETS_CRD = {
     "apiVersion": "apiextensions.k8s.io/v1",
@@ -49,16 +50,6 @@ WIDGETS_CRD = {
 def ok(result):
     assert result.returncode == 0, result.stderr + result.stdout
     return result.stdout
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def deployment(name: str, replicas: int = 1) -> dict:
@@ -260,7 +251,7 @@ def test_replication_controllers_keep_their_pods(core, namespace, kubectl):
         status = core.read_namespaced_replication_controller("legacy", namespace).status
         return status.ready_replicas == 2
 
-    wait_for(ready)
+    wait_until(ready)
     pods = core.list_namespaced_pod(namespace, label_selector="app=legacy").items
     assert len(pods) == 2
 
@@ -287,8 +278,8 @@ def test_logs_timestamps_and_previous(core, namespace, kubectl):
     def logged(name):
         return lambda: core.read_namespaced_pod_log(name, namespace)
 
-    wait_for(logged("steady"))
-    wait_for(logged("crashy"))
+    wait_until(logged("steady"))
+    wait_until(logged("crashy"))
 
     stamped = ok(kubectl("logs", "steady", "-n", namespace, "--timestamps")).splitlines()
     assert stamped
@@ -320,7 +311,7 @@ def test_services_get_endpoints_and_endpoint_slices(apps, core, namespace, kubec
         subsets = endpoints.subsets or []
         return subsets and len(subsets[0].addresses or []) == 2 and subsets[0]
 
-    subset = wait_for(ready_addresses)
+    subset = wait_until(ready_addresses)
     assert [p.port for p in subset.ports] == [8080]
     assert {a.target_ref.kind for a in subset.addresses} == {"Pod"}
     slices = client.DiscoveryV1Api(api_client).list_namespaced_endpoint_slice(

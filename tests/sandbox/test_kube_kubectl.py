@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 import yaml
+
+from tests.helpers import wait_until
 
 APP = """\
 apiVersion: apps/v1
@@ -55,16 +56,6 @@ def ok(result):
     return result.stdout
 
 
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
-
-
 @pytest.mark.timeout(90)
 def test_apply_rollout_set_image_and_delete(kubectl, namespace, tmp_path):
     manifest = tmp_path / "app.yaml"
@@ -111,7 +102,7 @@ def test_apply_rollout_set_image_and_delete(kubectl, namespace, tmp_path):
     out = ok(kubectl("delete", "-n", namespace, "-f", str(manifest)))
     assert 'deployment.apps "web" deleted' in out
     assert "NotFound" in kubectl("get", "deploy", "web", "-n", namespace).stderr
-    wait_for(lambda: '"items": []' in ok(kubectl("get", "pods", "-n", namespace, "-o", "json")))
+    wait_until(lambda: '"items": []' in ok(kubectl("get", "pods", "-n", namespace, "-o", "json")))
 
 
 @pytest.mark.timeout(60)
@@ -228,7 +219,7 @@ def test_jobs_logs_and_crashloop(kubectl, namespace, tmp_path):
             and p["status"]["containerStatuses"][0]["state"].get("waiting")
         ]
 
-    pods = wait_for(crashing)
+    pods = wait_until(crashing)
     status = pods[0]["status"]["containerStatuses"][0]
     assert status["state"]["waiting"]["reason"] == "CrashLoopBackOff"
     assert "back-off 10s restarting failed container=web" in status["state"]["waiting"]["message"]

@@ -9,20 +9,12 @@ import time
 import pytest
 from kubernetes import client, watch
 
+from tests.helpers import wait_until
+
 
 def ok(result):
     assert result.returncode == 0, result.stderr + result.stdout
     return result.stdout
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def deployment(name: str, image: str, replicas: int, surge=None, unavailable=None) -> dict:
@@ -108,9 +100,9 @@ def test_fix_forward_after_a_timed_out_rollout_keeps_availability(
 
     # maxSurge 1 + maxUnavailable 1: the broken ReplicaSet grows to 2, the old keeps 3;
     # once the status says so, nothing progresses any more and the deadline can pass.
-    wait_for(stuck)
+    wait_until(stuck)
     kube.clock.advance(601)
-    wait_for(lambda: progressing(apps, namespace, "api")["reason"] == "ProgressDeadlineExceeded")
+    wait_until(lambda: progressing(apps, namespace, "api")["reason"] == "ProgressDeadlineExceeded")
     failed = kubectl("rollout", "status", "-n", namespace, "deploy/api", "--timeout=10s")
     assert failed.returncode == 1
     assert 'deployment "api" exceeded its progress deadline' in failed.stderr
@@ -182,15 +174,15 @@ def test_crash_loop_back_off_grows_to_five_minutes(kube, core, namespace):
             return None
         return statuses[0].restart_count, waiting.message.split(" restarting")[0]
 
-    assert wait_for(state) == (1, "back-off 10s")
+    assert wait_until(state) == (1, "back-off 10s")
     kube.clock.advance(10)
-    assert wait_for(lambda: state() if state()[0] == 2 else None) == (2, "back-off 20s")
+    assert wait_until(lambda: state() if state()[0] == 2 else None) == (2, "back-off 20s")
     kube.clock.advance(20 + 40)
-    assert wait_for(lambda: state() if state()[0] == 4 else None) == (4, "back-off 1m20s")
+    assert wait_until(lambda: state() if state()[0] == 4 else None) == (4, "back-off 1m20s")
     kube.clock.advance(80 + 160)
-    assert wait_for(lambda: state() if state()[0] == 6 else None) == (6, "back-off 5m0s")
+    assert wait_until(lambda: state() if state()[0] == 6 else None) == (6, "back-off 5m0s")
     kube.clock.advance(300)
-    assert wait_for(lambda: state() if state()[0] == 7 else None) == (7, "back-off 5m0s")
+    assert wait_until(lambda: state() if state()[0] == 7 else None) == (7, "back-off 5m0s")
 
 
 @pytest.mark.timeout(60)
@@ -200,7 +192,7 @@ def test_paused_deployment_does_not_roll_out_until_resumed(kubectl, apps, namesp
     ok(kubectl("rollout", "pause", "-n", namespace, "deploy/calm"))
     ok(kubectl("set", "image", "-n", namespace, "deploy/calm", "calm=example.org/calm:2"))
 
-    wait_for(lambda: progressing(apps, namespace, "calm")["reason"] == "DeploymentPaused")
+    wait_until(lambda: progressing(apps, namespace, "calm")["reason"] == "DeploymentPaused")
     assert progressing(apps, namespace, "calm")["status"] == "Unknown"
     images = [
         r.spec.template.spec.containers[0].image
@@ -227,10 +219,10 @@ def test_min_ready_seconds_delays_availability(kube, apps, namespace):
         status = apps.read_namespaced_deployment_status("slow", namespace).status
         return status.ready_replicas or 0, status.available_replicas or 0
 
-    wait_for(lambda: counts()[0] == 2)
+    wait_until(lambda: counts()[0] == 2)
     assert counts() == (2, 0), "ready, but not yet for minReadySeconds"
     kube.clock.advance(31)
-    wait_for(lambda: counts() == (2, 2))
+    wait_until(lambda: counts() == (2, 2))
 
 
 @pytest.mark.timeout(60)
@@ -247,6 +239,6 @@ def test_revision_history_limit_prunes_old_replicasets(kubectl, apps, namespace)
         rs = apps.list_namespaced_replica_set(namespace).items
         return sorted(r.spec.template.spec.containers[0].image for r in rs)
 
-    wait_for(lambda: pruned() == ["example.org/hist:3", "example.org/hist:4"])
+    wait_until(lambda: pruned() == ["example.org/hist:3", "example.org/hist:4"])
     history = ok(kubectl("rollout", "history", "-n", namespace, "deploy/hist"))
     assert [line.split()[0] for line in history.splitlines()[2:] if line.strip()] == ["3", "4"]

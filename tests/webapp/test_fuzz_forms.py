@@ -58,6 +58,8 @@ from webapp.models import (
 
 # Routes not fuzzed, each with its reason. Everything else in app.url_map is.
 EXCLUDED = {"static": "files from disk: no input reaches the app's code"}
+# Endpoints after which the client signs in again: they may end its session.
+SESSION_ENDING = ("account.", "people.")
 SWEEPS = 12  # Hypothesis examples; each one requests every route once
 ROLES = ("admin", "admin", "release", "tester")  # most forms are the admin's
 APP_MARKER = "Slipway · release management"
@@ -298,6 +300,19 @@ class Fuzzer:
         shutil.copy(self.seed_path, self.db_path)
 
     def sign_in(self, role: str):
+        response, client = self._post_sign_in(role)
+        if response.status_code != 302:
+            # A fuzzed post reset this user's password or deactivated them (people and
+            # account pages): start again from the seeded rows, every role signed out.
+            self.restore()
+            self.clients.clear()
+            response, client = self._post_sign_in(role)
+        assert response.status_code == 302, f"{role} cannot sign in"
+        self.tokens[role] = csrf_token_from(client.get("/").get_data(as_text=True))
+        self.clients[role] = client
+        return client
+
+    def _post_sign_in(self, role: str):
         client = self.app.test_client()
         page = client.get("/auth/login")
         response = client.post(
@@ -308,10 +323,7 @@ class Fuzzer:
                 "csrf_token": csrf_token_from(page.get_data(as_text=True)),
             },
         )
-        assert response.status_code == 302, f"{role} cannot sign in"
-        self.tokens[role] = csrf_token_from(client.get("/").get_data(as_text=True))
-        self.clients[role] = client
-        return client
+        return response, client
 
     def client(self, role: str):
         return self.clients.get(role) or self.sign_in(role)
@@ -483,6 +495,15 @@ def _fuzz_one(fuzzer: Fuzzer, data, rule, own: list[str], everywhere: list[str])
     if rule.endpoint.startswith("auth."):
         fuzzer.sign_in(role)  # signing out (or in) ends this client's session
         return
+    try:
+        _check_post(fuzzer, client, rule, method, url, where, response, before)
+    finally:
+        if rule.endpoint.startswith(SESSION_ENDING):
+            fuzzer.sign_in(role)  # a new password or a deactivation ends sessions
+
+
+def _check_post(fuzzer, client, rule, method, url, where, response, before) -> None:
+    """A refused post changed no row; an accepted one leaves the pages it leads to working."""
     if method != "POST":
         return
     if response.status_code >= 400:

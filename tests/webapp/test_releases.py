@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from redis import Redis
@@ -43,6 +44,7 @@ from webapp.models import (
     Workflow,
     WorkflowStage,
 )
+from webapp.models.base import utcnow
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -209,6 +211,21 @@ def decide(client, auth, release_id: int, username: str, verb: str = "approve", 
         f"/releases/{release_id}/decision", data={verb: verb.capitalize(), "comment": comment}
     )
     return response
+
+
+def pass_the_deadline(app, release_id: int) -> None:
+    """Move the waiting approval's deadline (and its timeout job's start) into the past."""
+    past = utcnow() - timedelta(seconds=1)
+    with app.app_context():
+        release = db.session.get(Release, release_id)
+        release.waiting_stage().deadline_at = past
+        for run in db.session.scalars(
+            select(JobRun).where(
+                JobRun.kind == "release_approval_timeout", JobRun.target_id == release_id
+            )
+        ):
+            run.run_at = past
+        db.session.commit()
 
 
 def release_row(app, release_id: int) -> Release:
@@ -379,7 +396,7 @@ def test_approval_times_out_when_its_job_is_due(app, client, auth, shop):
     assert release_row(app, release_id).status is ReleaseStatus.WAITING_APPROVAL
     run_queued_jobs(app)  # not due yet: the dispatcher keeps the timeout job
     assert release_row(app, release_id).status is ReleaseStatus.WAITING_APPROVAL
-    time.sleep(1.2)
+    pass_the_deadline(app, release_id)
     run_queued_jobs(app)  # due: sent to Redis and run, no RQ scheduler involved
     release = release_row(app, release_id)
     assert release.status is ReleaseStatus.TIMEOUT
@@ -707,7 +724,7 @@ def test_an_approval_timeout_redis_lost_still_fires_from_the_database(app, clien
     workflow_id = make_workflow(app, shop, [approval(app, timeout_seconds=1)])
     release_id = start(client, auth, workflow_id, shop.versions["2.0"])
     run_queued_jobs(app)
-    time.sleep(1.1)
+    pass_the_deadline(app, release_id)
     with app.app_context():
         assert send_pending() == 1  # the due timeout goes to Redis...
         Redis.from_url(app.config["REDIS_URL"]).flushdb()  # ...and Redis loses it
