@@ -298,3 +298,15 @@ def test_the_web_process_killed_right_after_the_approval_commit_loses_nothing(
         assert first.status is JobStatus.SUCCEEDED and resumed.status is JobStatus.SUCCEEDED
         assert lost.status is JobStatus.FAILED and lost.started_at is None
         assert "vanished" in lost.error and f"Resumed as job {resumed.id}" in lost.error
+
+
+def test_sigterm_stops_an_idle_worker_and_its_dispatcher(workers):
+    """A supervisor's (or make run's) SIGTERM ends the worker: it must not start over."""
+    worker = workers()
+    wait_until(lambda: "Listening on" in open_log(worker), 30, "the worker to listen")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(15) == 0, open_log(worker)
+    assert "starting again" not in open_log(worker)
+    # The dispatcher beside it (same process group) has ended too.
+    with pytest.raises(ProcessLookupError):
+        os.killpg(worker.pid, 0)

@@ -114,7 +114,9 @@ def worker_command(burst: bool) -> None:
                 worker.work(burst=burst)
             except RedisError as exc:
                 app.logger.warning("worker: Redis unreachable (%s)", exc)
-            if burst or (worker is not None and worker._stop_requested):
+            # SIGTERM/SIGINT: RQ notes the request (idle, it ends work() at once; busy, after
+            # the job). Either way the worker stops rather than starting over.
+            if burst or (worker is not None and worker._shutdown_requested_date is not None):
                 return
             # RQ's loop ends on a Redis error (e.g. while saving a job's state): start over.
             app.logger.warning("worker: the job queue failed; starting again in %.0f s", backoff)
