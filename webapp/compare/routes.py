@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import abort, redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload, undefer
-from wtforms import Form, SelectField
+from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired
 
+from webapp.boundary import SubForm
 from webapp.compare import bp
 from webapp.compare.changes import (
     Comparison,
@@ -63,7 +64,7 @@ def _load_environment(environment_id: int) -> Environment:
     return env
 
 
-class CompareWithForm(Form):
+class CompareWithForm(SubForm):
     """GET form: the other side, ``v<id>`` for a version or ``e<id>`` for an environment."""
 
     other = SelectField("Compare with", validators=[InputRequired()])

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import render_template, request
-from wtforms import DateField, Form, SelectField
+from wtforms import DateField, SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, ValidationError
 
-from webapp.boundary import id_value
+from webapp.boundary import SubForm, id_value
 from webapp.metrics import bp
 from webapp.metrics.charts import Bar, bar_chart
 from webapp.metrics.queries import Metrics, environment_metrics, mean, percentile
@@ -20,7 +20,7 @@ from webapp.pages import get_or_404
 MAX_DAYS = 366
 
 
-class PeriodForm(Form):
+class PeriodForm(SubForm):
     environment_id = SelectField("Environment", coerce=id_value, validators=[DataRequired()])
     start = DateField("From", validators=[DataRequired()])
     end = DateField("To (inclusive)", validators=[DataRequired()])
