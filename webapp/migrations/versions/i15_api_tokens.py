@@ -1,4 +1,4 @@
-"""api tokens, idempotent answers, users' session epoch
+"""api tokens and idempotent answers
 
 Revision ID: i15a
 Revises: i12a
