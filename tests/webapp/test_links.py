@@ -43,6 +43,9 @@ def test_links_between_projects_versions_releases_and_environments(
     assert release_row(app, release_id).status is ReleaseStatus.PASSED
 
     project = text(client.get(f"/catalog/projects/{shop.project_id}"))
+    # The title is the project's name only, and the workflows are listed once.
+    assert re.search(r"<title>Project [^<]* · Slipway</title>", project)
+    assert project.count('id="workflows-heading"') == 1
     assert f'href="/workflows/{workflow_id}">to-prod</a>' in project
     assert f'href="/releases/new/{workflow_id}">Start release' in project
     assert re.search(
