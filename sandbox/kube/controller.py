@@ -28,7 +28,7 @@ class Controller:
     def __init__(self, api: Api, config: SandboxConfig) -> None:
         self.api = api
         self.config = config
-        self.kubelet = Kubelet(api, config, ImageChecker(config))
+        self.kubelet = Kubelet(api, config, ImageChecker(config, monotonic=api.clock.monotonic))
         self.deployments = DeploymentController(api, config, self.kubelet)
         self.statefulsets = StatefulSetController(api, config, self.kubelet)
         self.daemonsets = DaemonSetController(api, config, self.kubelet)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import requests
 
@@ -48,9 +49,16 @@ def full_reference(image: str) -> str:
 class ImageChecker:
     """Pull and crash outcomes for images, asking loopback registries when configured."""
 
-    def __init__(self, config: SandboxConfig, cache_seconds: float = 2.0) -> None:
+    def __init__(
+        self,
+        config: SandboxConfig,
+        cache_seconds: float = 2.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config
         self.cache_seconds = cache_seconds
+        # The sandbox clock's, so a test can let the cached answers age without sleeping.
+        self._monotonic = monotonic
         self._cache: dict[str, tuple[float, bool]] = {}
         self._lock = threading.Lock()
 
@@ -76,7 +84,7 @@ class ImageChecker:
         registry, repo, reference = split_image(image)
         if not registry.startswith(_LOOPBACK):
             return True
-        now = time.monotonic()
+        now = self._monotonic()
         with self._lock:
             cached = self._cache.get(image)
             if cached and now - cached[0] < self.cache_seconds:

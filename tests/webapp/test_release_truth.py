@@ -114,7 +114,7 @@ def test_retry_after_a_rollback_deploys_again_before_it_can_pass(
 
 
 def test_retry_after_a_failed_rollout_restarts_it(
-    app, client, auth, shop, access, images, registry
+    app, client, auth, shop, access, images, registry, sandbox_cluster
 ):
     deploy_v1(access, shop, images)
     late = f"late{time.monotonic_ns()}"
@@ -128,7 +128,7 @@ def test_retry_after_a_failed_rollout_restarts_it(
     assert "ErrImagePull" in failed.stages[0].services[0].message
     # The image is fixed in the registry; the retry must start new pods to see it.
     push_demo_image(registry.address, "shop/cart", late, layer_sizes=(512,))
-    time.sleep(2.5)  # the sandbox's kubelet caches a registry's answer for 2 s
+    sandbox_cluster.clock.advance(3)  # the sandbox's kubelet caches a registry's answer 2 s
     auth.logout()
     auth.login("release")
     assert client.post(f"/releases/{release_id}/retry").status_code == 302
