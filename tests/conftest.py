@@ -140,3 +140,31 @@ class AuthActions:
 @pytest.fixture
 def auth(client):
     return AuthActions(client)
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory):
+    """A real PostgreSQL server (Debian's) for one test module."""
+    server = services.start_postgres(tmp_path_factory.mktemp("postgres"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_app(postgres, redis_service, monkeypatch, tmp_path):
+    """Build the app on the module's PostgreSQL, chosen by DATABASE_URL as in production."""
+    monkeypatch.setenv("DATABASE_URL", postgres.extra["url"])
+    monkeypatch.setenv("SLIPWAY_INSTANCE_PATH", str(tmp_path))
+
+    def build():
+        return create_app(
+            {
+                "TESTING": True,
+                "SECRET_KEY": "postgres-test-key",
+                "REDIS_URL": redis_service.extra["url"],
+                "WTF_CSRF_ENABLED": False,
+                "SESSION_COOKIE_SECURE": False,
+            }
+        )
+
+    return build

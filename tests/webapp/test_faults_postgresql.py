@@ -9,9 +9,7 @@ from flask_migrate import upgrade
 from redis import Redis
 from sqlalchemy import select
 
-from sandbox import services
 from tests.helpers import PASSWORD, PASSWORD_HASH, run_queued_jobs
-from webapp import create_app
 from webapp.extensions import db
 from webapp.models import (
     ApprovalDecision,
@@ -35,27 +33,10 @@ pytestmark = pytest.mark.slow
 APPROVERS = ("approver1", "approver2", "approver3")
 
 
-@pytest.fixture(scope="module")
-def postgres(tmp_path_factory):
-    server = services.start_postgres(tmp_path_factory.mktemp("postgres-faults"))
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def pg_app(postgres, redis_service, monkeypatch, tmp_path):
+def pg_app(postgres_app, redis_service):
     Redis.from_url(redis_service.extra["url"]).flushdb()
-    monkeypatch.setenv("DATABASE_URL", postgres.extra["url"])
-    monkeypatch.setenv("SLIPWAY_INSTANCE_PATH", str(tmp_path))
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "postgres-test-key",
-            "REDIS_URL": redis_service.extra["url"],
-            "WTF_CSRF_ENABLED": False,
-            "SESSION_COOKIE_SECURE": False,
-        }
-    )
+    app = postgres_app()
     with app.app_context():
         upgrade()
         assert db.engine.dialect.name == "postgresql"

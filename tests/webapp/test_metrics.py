@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 import pytest
 
 from tests.helpers import PASSWORD, PASSWORD_HASH
-from tests.webapp.test_postgresql import postgres  # noqa: F401  (fixture)
 from tests.webapp.version_fixtures import text
 from webapp.extensions import db
 from webapp.models import (
@@ -255,21 +254,10 @@ def test_bad_periods_answer_422(app, client, auth, seeded, query):
 
 
 @pytest.mark.slow
-def test_the_same_numbers_on_postgresql(postgres, redis_service, monkeypatch, tmp_path):  # noqa: F811
+def test_the_same_numbers_on_postgresql(postgres_app):
     from flask_migrate import upgrade
 
-    from webapp import create_app
-
-    monkeypatch.setenv("DATABASE_URL", postgres.extra["url"])
-    monkeypatch.setenv("SLIPWAY_INSTANCE_PATH", str(tmp_path))
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "postgres-test-key",
-            "REDIS_URL": redis_service.extra["url"],
-            "WTF_CSRF_ENABLED": False,
-        }
-    )
+    app = postgres_app()
     with app.app_context():
         upgrade()
         assert db.engine.dialect.name == "postgresql"

@@ -6,36 +6,17 @@ import pytest
 from flask_migrate import upgrade
 from sqlalchemy import text
 
-from sandbox import services
 from tests.helpers import PASSWORD as HELPERS_PASSWORD
 from tests.helpers import PASSWORD_HASH
 from tests.webapp.samples import KUBECONFIG
-from webapp import create_app
 from webapp.extensions import db
 from webapp.models import Project, ProjectKind, Registry, Role, User, Version
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def postgres(tmp_path_factory):
-    server = services.start_postgres(tmp_path_factory.mktemp("postgres"))
-    yield server
-    server.stop()
-
-
-def test_migrations_and_catalog_on_postgresql(postgres, redis_service, monkeypatch, tmp_path):
-    monkeypatch.setenv("DATABASE_URL", postgres.extra["url"])
-    monkeypatch.setenv("SLIPWAY_INSTANCE_PATH", str(tmp_path))
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "postgres-test-key",
-            "REDIS_URL": redis_service.extra["url"],
-            "WTF_CSRF_ENABLED": False,
-            "SESSION_COOKIE_SECURE": False,
-        }
-    )
+def test_migrations_and_catalog_on_postgresql(postgres_app):
+    app = postgres_app()
     assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
     with app.app_context():
         upgrade()
@@ -76,19 +57,9 @@ def test_migrations_and_catalog_on_postgresql(postgres, redis_service, monkeypat
         db.engine.dispose()
 
 
-def test_bad_input_is_refused_on_postgresql_too(postgres, redis_service, monkeypatch, tmp_path):
+def test_bad_input_is_refused_on_postgresql_too(postgres_app):
     """PostgreSQL refuses NUL and 8-byte ids outright: the boundary answers before it is asked."""
-    monkeypatch.setenv("DATABASE_URL", postgres.extra["url"])
-    monkeypatch.setenv("SLIPWAY_INSTANCE_PATH", str(tmp_path))
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "postgres-test-key",
-            "REDIS_URL": redis_service.extra["url"],
-            "WTF_CSRF_ENABLED": False,
-            "SESSION_COOKIE_SECURE": False,
-        }
-    )
+    app = postgres_app()
     with app.app_context():
         upgrade()
         if db.session.scalar(db.select(User).where(User.username == "boundary")) is None:

@@ -6,9 +6,7 @@ import pytest
 from flask_migrate import upgrade
 from sqlalchemy import select
 
-from sandbox import services
 from tests.helpers import PASSWORD, PASSWORD_HASH
-from webapp import create_app
 from webapp.extensions import db
 from webapp.models import (
     Environment,
@@ -29,13 +27,6 @@ from webapp.models import (
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def postgres(tmp_path_factory):
-    server = services.start_postgres(tmp_path_factory.mktemp("postgres-releases"))
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def queue_emptied_after(redis_service):
     """The executors this test enqueues must not reach a later test's worker."""
@@ -46,22 +37,12 @@ def queue_emptied_after(redis_service):
 
 
 def test_one_release_per_environment_on_postgresql(
-    postgres, redis_service, queue_emptied_after, monkeypatch, tmp_path
+    postgres_app, redis_service, queue_emptied_after
 ):
     from redis import Redis
 
     Redis.from_url(redis_service.extra["url"]).flushdb()
-    monkeypatch.setenv("DATABASE_URL", postgres.extra["url"])
-    monkeypatch.setenv("SLIPWAY_INSTANCE_PATH", str(tmp_path))
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "postgres-test-key",
-            "REDIS_URL": redis_service.extra["url"],
-            "WTF_CSRF_ENABLED": False,
-            "SESSION_COOKIE_SECURE": False,
-        }
-    )
+    app = postgres_app()
     with app.app_context():
         upgrade()
         assert db.engine.dialect.name == "postgresql"
