@@ -390,7 +390,9 @@ def test_reject_ends_the_release_and_later_stages_do_not_run(
 
 
 def test_approval_times_out_when_its_job_is_due(app, client, auth, shop):
-    workflow_id = make_workflow(app, shop, [approval(app, timeout_seconds=1)])
+    # A long timeout: "not due yet" must hold however slow the machine; the test then
+    # moves the deadline into the past instead of waiting for it.
+    workflow_id = make_workflow(app, shop, [approval(app, timeout_seconds=600)])
     release_id = start(client, auth, workflow_id, shop.versions["2.0"])
     run_queued_jobs(app)
     assert release_row(app, release_id).status is ReleaseStatus.WAITING_APPROVAL
